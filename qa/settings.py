@@ -1,0 +1,79 @@
+"""One ``Settings`` object for the library, CLI, HTTP API and UI.
+
+Each field maps 1:1 to an environment variable ``QA_<FIELD>`` and a CLI flag
+``--<field-with-dashes>`` (the CLI builds its flags from this class), so
+``QA_CHUNK_SIZE=200``, ``--chunk-size 200`` and ``Settings(chunk_size=200)`` mean
+the same thing.
+
+>>> Settings(chunk_size=200).chunk_size
+200
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CORPUS = REPO_ROOT / "data" / "sample"
+
+
+def default_index_dir() -> Path:
+    return Path.home() / ".cache" / "qa-gov" / "index"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    # where things live
+    corpus_dir: Path = Field(SAMPLE_CORPUS, description="Folder of documents to index")
+    index_dir: Path = Field(default_factory=default_index_dir, description="Index folder")
+
+    # indexing
+    embedder: str = Field("e5-small-q4", description="Embedder name: e5-small-q4, st:<model>, hash")
+    chunk_size: int = Field(240, ge=40, le=4000, description="Chunk size in characters")
+    chunk_overlap: int = Field(40, ge=0, le=2000, description="Chunk overlap in characters")
+    vector_index: str = Field("flat", description="FAISS index kind: flat, hnsw, ivf")
+    batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size")
+
+    # retrieval
+    k: int = Field(5, ge=1, le=100, description="Number of passages to return")
+    mode: str = Field("hybrid", description="Retrieval mode: dense, bm25, hybrid")
+
+    # answering
+    max_question_chars: int = Field(2000, ge=10, description="Longest accepted question")
+    refusal_threshold: float | None = Field(
+        None, description="Answer-confidence threshold below which qa ask refuses "
+        "(default: the value calibrated by qa eval, stored in qa/calibration.json)"
+    )
+
+    # serving
+    host: str = Field("127.0.0.1", description="Host to bind qa serve / qa ui to")
+    port: int = Field(8000, ge=0, le=65535, description="Port for qa serve / qa ui")
+    api_key: str | None = Field(None, description="API key required for write endpoints")
+    allow_writes: bool = Field(False, description="Allow unauthenticated writes when no api_key is set")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS, or *")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted upload, in MB")
+    feedback_db: Path | None = Field(None, description="SQLite file for UI feedback (default: <index_dir>/../feedback.sqlite3)")
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value not in ("dense", "bm25", "hybrid"):
+            raise ValueError(f"mode must be one of dense, bm25, hybrid; got {value!r}")
+        return value
+
+    @field_validator("vector_index")
+    @classmethod
+    def _vector_index(cls, value: str) -> str:
+        if value not in ("flat", "hnsw", "ivf"):
+            raise ValueError(f"vector_index must be one of flat, hnsw, ivf; got {value!r}")
+        return value
+
+    def feedback_path(self) -> Path:
+        return self.feedback_db or (self.index_dir.parent / "feedback.sqlite3")
+
+    def cors_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

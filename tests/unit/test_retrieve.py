@@ -1,0 +1,55 @@
+"""Retriever behaviour on the tiny three-city corpus with the hash embedder."""
+
+import pytest
+
+from qa.errors import InputError
+from qa.types import Filters
+
+
+def test_city_decides_in_every_mode(fake_pipeline):
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = fake_pipeline.search("宜昌急救圈", k=1, mode=mode)
+        assert hits[0].doc_id == "yichang.txt", mode
+
+
+def test_hit_shape_and_offsets(fake_pipeline):
+    hit = fake_pipeline.search("红色网格驿站", k=3)[0]
+    data = hit.to_json()
+    assert list(data) == ["doc_id", "title", "text", "start", "end", "score"]
+    doc = fake_pipeline.document(hit.doc_id)
+    assert doc.text[data["start"]:data["end"]] == data["text"]
+
+
+def test_traditional_query_matches_simplified_text(fake_pipeline):
+    assert fake_pipeline.search("紅色網格驛站", k=1, mode="bm25")[0].doc_id == "ezhou.txt"
+
+
+def test_filters(fake_pipeline):
+    hits = fake_pipeline.search("急救圈", k=5, filters=Filters(doc_ids=("wuhan.txt",)))
+    assert hits and {h.doc_id for h in hits} == {"wuhan.txt"}
+    hits = fake_pipeline.search("急救圈", k=5, filters=Filters(date_from="2021-01-01", date_to="2021-12-31"))
+    assert {h.doc_id for h in hits} == {"ezhou.txt"}
+    assert fake_pipeline.search("急救圈", filters=Filters(date_from="2030-01-01")) == []
+
+
+def test_bm25_weight_follows_what_it_can_read(fake_pipeline):
+    retriever = fake_pipeline._current().retriever
+    assert retriever.plan("宜昌急救圈").lexical_weight == 1.0
+    # no Chinese and nothing a dictionary knows: BM25 gets no say at all
+    assert retriever.plan("xyzzy plugh?").lexical_weight == 0.0
+    # translated English terms count, but less than Chinese the user typed
+    plan = retriever.plan("What is the weather like on Mars?")
+    assert "天气" in plan.tokens and "火星" in plan.tokens
+    assert 0.0 < plan.lexical_weight <= 0.5
+
+
+@pytest.mark.parametrize("query,k,mode,match", [
+    ("", 5, "hybrid", "empty"),
+    ("   ", 5, "hybrid", "empty"),
+    ("宜昌", 0, "hybrid", "at least 1"),
+    ("宜昌", 5, "fuzzy", "unknown mode"),
+    ("问" * 2001, 5, "hybrid", "2001 characters"),
+])
+def test_bad_input(fake_pipeline, query, k, mode, match):
+    with pytest.raises(InputError, match=match):
+        fake_pipeline.search(query, k=k, mode=mode)
