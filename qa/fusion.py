@@ -2,12 +2,16 @@
 
 Plain reciprocal-rank fusion lets BM25 outvote the dense retriever even when BM25
 has nothing to go on: an English question shares no token with a Chinese corpus, yet
-RRF still ranks BM25's arbitrary order. Two rules prevent that here:
+RRF still ranks BM25's arbitrary order. Three rules prevent that here:
 
-1. only passages with a positive BM25 score enter the lexical ranking, and
-2. the lexical list is weighted by how much of the question BM25 can actually read
+1. only passages with a positive BM25 score take part in the lexical side;
+2. the lexical side is weighted by how much of the question BM25 can actually read
    (:func:`lexical_weight`): its share of Chinese characters, plus any English terms
-   a dictionary could translate.
+   a dictionary could translate;
+3. the default fusion (:func:`score_fusion`) adds *normalised scores*, not ranks, so
+   a passage that BM25 finds far ahead of the rest keeps that margin, and a flat,
+   uninformative BM25 list moves nothing. Rank fusion (:func:`weighted_rrf`) stays
+   available for comparison (``--fusion rrf``).
 
 >>> weighted_rrf([[7, 3], [3]], weights=[1.0, 0.5], c=1.0)
 {7: 0.5, 3: 0.5833333333333333}
@@ -31,6 +35,35 @@ def weighted_rrf(
         for rank, item in enumerate(ranking, start=1):
             fused[item] = fused.get(item, 0.0) + weight / (c + rank)
     return fused
+
+
+def score_fusion(
+    dense: dict[int, float], lexical: dict[int, float], lexical_weight: float, dense_floor: float | None = None
+) -> dict[int, float]:
+    """dense' + weight · bm25' over the union of candidates.
+
+    dense' maps the dense scores linearly onto [0, 1] between ``dense_floor`` (the
+    score of the last dense candidate, by default the lowest given) and the best;
+    bm25' divides by the best BM25 score. A passage missing from one side gets 0 there.
+
+    >>> score_fusion({1: 1.0, 2: 0.5, 3: 0.0}, {3: 10.0, 2: 5.0}, lexical_weight=1.0)
+    {1: 1.0, 2: 1.0, 3: 1.0}
+    >>> score_fusion({1: 1.0, 2: 0.5, 3: 0.0}, {3: 10.0}, lexical_weight=0.5)
+    {1: 1.0, 2: 0.5, 3: 0.5}
+    """
+    out: dict[int, float] = {}
+    if dense:
+        hi = max(dense.values())
+        lo = min(dense.values()) if dense_floor is None else dense_floor
+        span = hi - lo if hi > lo else 1.0
+        for item, score in dense.items():
+            out[item] = max(0.0, (score - lo) / span)
+    if lexical and lexical_weight > 0:
+        top = max(lexical.values())
+        if top > 0:
+            for item, score in lexical.items():
+                out[item] = out.get(item, 0.0) + lexical_weight * score / top
+    return out
 
 
 def lexical_weight(cjk_share: float, translated_share: float = 0.0, translated_weight: float = 0.5) -> float:

@@ -128,7 +128,7 @@ class Pipeline:
                 live = self._live
                 if live is None or live.data.version != folder.name:
                     data = load_index(self.index_dir)
-                    live = _Live(data, Retriever(data, self.embedder))
+                    live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
                     self._live = live
         return _LiveView(live)
 
@@ -178,7 +178,7 @@ class Pipeline:
                 save_index(data, self.index_dir)
                 report.timings_s["write"] = time.perf_counter() - t
                 data = data_with_version(data, self.index_dir)
-                self._live = _Live(data, Retriever(data, self.embedder))
+                self._live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
             return report
 
     def add_document(self, filename: str, content: bytes) -> tuple[str, BuildReport]:

@@ -17,9 +17,9 @@ import numpy as np
 from qa.index.lexical import tokenize
 from qa.index.store import IndexData
 from qa.embed import Embedder
-from qa.errors import InputError
+from qa.errors import ConfigError, InputError
 from qa.fold import cjk_ratio, fold
-from qa.fusion import lexical_weight, top_k, weighted_rrf
+from qa.fusion import lexical_weight, score_fusion, top_k, weighted_rrf
 from qa.translate import translate_query
 from qa.types import MODES, Document, Filters, Hit
 
@@ -93,10 +93,15 @@ class Retriever:
     SENTENCE_DEPTH = 300
     RRF_C = 60.0
 
-    def __init__(self, data: IndexData, embedder: Embedder):
+    FUSIONS = ("score", "rrf")
+
+    def __init__(self, data: IndexData, embedder: Embedder, fusion: str = "score"):
         data.check_embedder(embedder.name)
+        if fusion not in self.FUSIONS:
+            raise ConfigError(f"unknown fusion {fusion!r}", hint="choose one of: score, rrf")
         self.data = data
         self.embedder = embedder
+        self.fusion = fusion
         self._sentence_chunks = self._map_sentences_to_chunks()
         self._chunk_sentences: list[list[int]] = [[] for _ in data.chunks]
         for s_pos, c_list in enumerate(self._sentence_chunks):
@@ -146,26 +151,40 @@ class Retriever:
     def embed_query(self, folded: str) -> np.ndarray:
         return self.embedder.embed([folded], kind="query")[0]
 
-    def dense_scores(self, query_vector: np.ndarray, docs: list[str] | None) -> dict[int, float]:
-        """chunk position → max(chunk similarity, best sentence similarity)."""
+    def dense_candidates(self, query_vector: np.ndarray, docs: list[str] | None) -> set[int]:
+        """Chunk positions that FAISS finds near the question, directly or by a sentence."""
         allowed_c = allowed_s = None
         if docs is not None:
             allowed_c = np.array([p for d in docs for p in self._doc_chunks.get(d, [])], dtype=np.int64)
             allowed_s = np.array([p for d in docs for p in self._doc_sentences.get(d, [])], dtype=np.int64)
         q = query_vector.reshape(1, -1)
-        scores: dict[int, float] = {}
-        c_scores, c_ids = self.data.chunk_store.search(q, self.DENSE_DEPTH, allowed_c)
-        for score, pos in zip(c_scores[0], c_ids[0]):
+        found: set[int] = set()
+        _, c_ids = self.data.chunk_store.search(q, self.DENSE_DEPTH, allowed_c)
+        found.update(int(p) for p in c_ids[0] if p >= 0)
+        _, s_ids = self.data.sentence_store.search(q, self.SENTENCE_DEPTH, allowed_s)
+        for pos in s_ids[0]:
             if pos >= 0:
-                scores[int(pos)] = float(score)
-        s_scores, s_ids = self.data.sentence_store.search(q, self.SENTENCE_DEPTH, allowed_s)
-        for score, pos in zip(s_scores[0], s_ids[0]):
-            if pos < 0:
-                continue
-            for c_pos in self._sentence_chunks[int(pos)]:
-                if float(score) > scores.get(c_pos, -np.inf):
-                    scores[c_pos] = float(score)
-        return scores
+                found.update(self._sentence_chunks[int(pos)])
+        return found
+
+    def dense_score(self, query_vector: np.ndarray, positions) -> dict[int, float]:
+        """chunk position → max(chunk similarity, best similarity of its sentences).
+
+        Computed exactly from the stored vectors for the given candidates, so a
+        passage found only by BM25 still gets its true dense score.
+        """
+        positions = list(positions)
+        if not positions:
+            return {}
+        chunk_sims = self.data.chunk_vectors[positions] @ query_vector
+        out = {}
+        for pos, sim in zip(positions, chunk_sims):
+            sents = self._chunk_sentences[pos]
+            best = float(sim)
+            if sents:
+                best = max(best, float(np.max(self.data.sentence_vectors[sents] @ query_vector)))
+            out[pos] = best
+        return out
 
     def bm25_scores(self, tokens: tuple[str, ...], docs: list[str] | None) -> dict[int, float]:
         """chunk position → BM25 score, positive scores only."""
@@ -196,21 +215,28 @@ class Retriever:
             return Retrieval((), (), vector, plan)
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
-        if mode in ("dense", "hybrid"):
-            vector = self.embed_query(plan.folded)
-            dense = self.dense_scores(vector, docs)
         if mode in ("bm25", "hybrid"):
             lexical = self.bm25_scores(plan.tokens, docs)
+        if mode in ("dense", "hybrid"):
+            vector = self.embed_query(plan.folded)
+            candidates = self.dense_candidates(vector, docs)
+            dense = self.dense_score(vector, candidates | set(lexical))
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
             fused = lexical
-        else:
+        elif self.fusion == "rrf":
+            ranked_dense = sorted(dense, key=lambda p: -dense[p])[: self.DENSE_DEPTH]
             fused = weighted_rrf(
-                [sorted(dense, key=lambda p: -dense[p]), sorted(lexical, key=lambda p: -lexical[p])],
+                [ranked_dense, sorted(lexical, key=lambda p: -lexical[p])],
                 weights=[1.0, plan.lexical_weight],
                 c=self.RRF_C,
             )
+        else:
+            # Dense scores are normalised over all candidates (FAISS's and BM25's), so
+            # a passage that BM25 ranks first but the dense model only 100th still
+            # gets part of its dense credit instead of being cut off at a floor.
+            fused = score_fusion(dense, lexical, plan.lexical_weight)
         best = top_k(fused, k)
         hits = tuple(self._hit(pos, score, dense.get(pos), lexical.get(pos)) for pos, score in best)
         return Retrieval(hits, tuple(pos for pos, _ in best), vector, plan)

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # retrieval
     k: int = Field(5, ge=1, le=100, description="Number of passages to return")
     mode: str = Field("hybrid", description="Retrieval mode: dense, bm25, hybrid")
+    fusion: str = Field("score", description="Hybrid fusion: score (normalised scores) or rrf (reciprocal ranks)")
 
     # answering
     max_question_chars: int = Field(2000, ge=10, description="Longest accepted question")
@@ -63,6 +64,13 @@ class Settings(BaseSettings):
     def _mode(cls, value: str) -> str:
         if value not in ("dense", "bm25", "hybrid"):
             raise ValueError(f"mode must be one of dense, bm25, hybrid; got {value!r}")
+        return value
+
+    @field_validator("fusion")
+    @classmethod
+    def _fusion(cls, value: str) -> str:
+        if value not in ("score", "rrf"):
+            raise ValueError(f"fusion must be one of score, rrf; got {value!r}")
         return value
 
     @field_validator("vector_index")

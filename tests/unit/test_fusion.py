@@ -1,6 +1,6 @@
 import pytest
 
-from qa.fusion import lexical_weight, top_k, weighted_rrf
+from qa.fusion import lexical_weight, score_fusion, top_k, weighted_rrf
 
 
 def test_weighted_rrf_hand_computed():
@@ -31,3 +31,23 @@ def test_lexical_weight_by_language():
 
 def test_top_k_breaks_ties_by_id():
     assert top_k({5: 1.0, 2: 1.0, 9: 3.0}, 2) == [(9, 3.0), (2, 1.0)]
+
+
+def test_score_fusion_hand_computed():
+    # dense 0.9/0.8/0.7 → normalised 1, 0.5, 0 between min 0.7 and max 0.9;
+    # bm25 {3: 8, 2: 2} → 1.0 and 0.25, times weight 0.5 → 0.5 and 0.125
+    fused = score_fusion({1: 0.9, 2: 0.8, 3: 0.7}, {3: 8.0, 2: 2.0}, lexical_weight=0.5)
+    assert fused[1] == pytest.approx(1.0)
+    assert fused[2] == pytest.approx(0.5 + 0.125)
+    assert fused[3] == pytest.approx(0.0 + 0.5)
+
+
+def test_score_fusion_ignores_lexical_at_zero_weight_and_keeps_lexical_only_items():
+    assert score_fusion({1: 0.5}, {2: 3.0}, lexical_weight=0.0) == {1: 0.0}
+    fused = score_fusion({1: 0.9, 2: 0.1}, {9: 3.0}, lexical_weight=1.0)
+    assert fused[9] == pytest.approx(1.0) and fused[1] == pytest.approx(1.0)
+
+
+def test_score_fusion_with_explicit_floor():
+    fused = score_fusion({1: 1.0, 2: 0.2}, {}, lexical_weight=1.0, dense_floor=0.5)
+    assert fused == {1: 1.0, 2: 0.0}

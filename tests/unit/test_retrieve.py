@@ -53,3 +53,14 @@ def test_bm25_weight_follows_what_it_can_read(fake_pipeline):
 def test_bad_input(fake_pipeline, query, k, mode, match):
     with pytest.raises(InputError, match=match):
         fake_pipeline.search(query, k=k, mode=mode)
+
+
+def test_rrf_fusion_is_selectable_and_unknown_fusion_is_refused(fake_pipeline):
+    from qa.errors import ConfigError
+    from qa.retrieve import Retriever
+
+    data = fake_pipeline._current().data
+    rrf = Retriever(data, fake_pipeline.embedder, fusion="rrf")
+    assert rrf.search("宜昌急救圈", k=1)[0].doc_id == "yichang.txt"
+    with pytest.raises(ConfigError, match="score, rrf"):
+        Retriever(data, fake_pipeline.embedder, fusion="borda")
