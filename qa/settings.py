@@ -66,6 +66,17 @@ class Settings(BaseSettings):
             raise ValueError(f"mode must be one of dense, bm25, hybrid; got {value!r}")
         return value
 
+    @field_validator("embedder")
+    @classmethod
+    def _embedder(cls, value: str) -> str:
+        from qa.embed import check_embedder_name
+        from qa.errors import ConfigError
+
+        try:
+            return check_embedder_name(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+
     @field_validator("fusion")
     @classmethod
     def _fusion(cls, value: str) -> str:

@@ -73,3 +73,26 @@ def real_settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def real_pipeline(real_settings) -> Pipeline:
     return Pipeline(real_settings)
+
+
+@pytest.fixture(scope="session")
+def full_settings(tmp_path_factory) -> Settings:
+    """Settings for a real-model index of the WHOLE sample corpus, built once per test
+    session (~2.5 min on 2 cores). Set QA_TEST_FULL_INDEX to an index folder built from
+    data/sample with the default settings to reuse it instead (it is copied, not changed)."""
+    import os
+    import shutil
+
+    base = tmp_path_factory.mktemp("full")
+    prebuilt = os.environ.get("QA_TEST_FULL_INDEX")
+    settings = Settings(corpus_dir=SAMPLE, index_dir=base / "index", embedder="e5-small-q4")
+    if prebuilt:
+        shutil.copytree(prebuilt, base / "index")
+    else:
+        Pipeline(settings).index(SAMPLE)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def full_pipeline(full_settings) -> Pipeline:
+    return Pipeline(full_settings)
