@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     allow_writes: bool = Field(False, description="Allow unauthenticated writes when no api_key is set")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS, or *")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted upload, in MB")
+    query_cache_size: int = Field(1024, ge=0, description="qa serve: query vectors kept in an LRU cache (0: none)")
     feedback_db: Path | None = Field(None, description="SQLite file for UI feedback (default: <index_dir>/../feedback.sqlite3)")
 
     @field_validator("mode")

@@ -1,0 +1,781 @@
+"""The HTTP API: a thin FastAPI shell over :class:`qa.pipeline.Pipeline`.
+
+``qa serve`` runs :func:`serve`; tests and embedding applications call
+:func:`create_app`. Everything the API answers comes from the pipeline; this module
+only validates input, enforces limits and write access, schedules work off the
+event loop and maps library errors (:class:`qa.errors.QAError`) to HTTP statuses in
+one place. Every error has the shape ``{"error": {"code": ..., "message": ...}}``.
+
+>>> from fastapi.testclient import TestClient
+>>> client = TestClient(create_app(Settings(index_dir="/nonexistent/index", embedder="hash"), mount_ui=False))
+>>> client.get("/healthz").json()
+{'status': 'ok'}
+>>> r = client.get("/readyz"); r.status_code, r.json()["error"]["code"]
+(503, 'no_index')
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa.api_models import (
+    AnswerOut,
+    AskRequest,
+    ChatRequest,
+    ChatResponse,
+    DocumentList,
+    DocumentOut,
+    ErrorResponse,
+    Health,
+    ModelList,
+    Ready,
+    RetrieveRequest,
+    RetrieveResponse,
+    WriteResponse,
+)
+from qa.embed import Embedder, Kind, get_embedder
+from qa.errors import InputError, NotFoundError, PermissionDenied, QAError
+from qa.ingest import SUPPORTED_SUFFIXES
+from qa.pipeline import Pipeline, safe_filename
+from qa.settings import Settings
+from qa.types import Answer, Document, Turn
+
+log = logging.getLogger("qa.api")
+
+MODEL_ID = "qa-gov"
+# JSON bodies are questions and filters; a megabyte is far more than any legitimate one.
+MAX_JSON_BYTES = 1 << 20
+# Multipart framing around the file (boundaries, part headers) on top of max_upload_mb.
+MULTIPART_SLACK = 64 << 10
+
+
+class Unauthorized(QAError):
+    """A write came without the API key, or with a wrong one."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Conflict(QAError):
+    """The upload would overwrite an indexed document without ``replace=true``."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class TooLarge(StarletteHTTPException):
+    """The request body is over the limit (an HTTPException so FastAPI's own body
+    reader re-raises it instead of turning it into a generic 400)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, detail=f"the request body is larger than {limit / 1048576:.1f} MB; "
+                                     "send a smaller file or raise --max-upload-mb")
+
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+                 422: "invalid_request", 429: "too_many_requests"}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in ((400, "Invalid input"), (404, "Unknown document"), (422, "Malformed request"),
+                         (503, "No index loaded"))
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {"model": ErrorResponse, "description": "Missing or wrong API key"},
+    403: {"model": ErrorResponse, "description": "Writes are disabled on this server"},
+    409: {"model": ErrorResponse, "description": "A document of that name exists (pass replace=true)"},
+    413: {"model": ErrorResponse, "description": "Upload too large"},
+}
+
+
+# ---------------------------------------------------------------- answer pieces
+
+# A piece ends after sentence punctuation (plus any closing quotes and [n] markers
+# that follow it) or a line break; an English full stop counts only before a space,
+# so "3.5" and "No. 2" inside numbers are not split.
+_PIECE = re.compile(r".*?(?:[。！？!?；;]+[”’」』）)]*(?:\s*\[\d+\])*\s*|\.(?=\s|$)(?:\s*\[\d+\])*\s*|\n+|$)", re.S)
+
+
+def answer_pieces(text: str) -> list[str]:
+    """Split an answer into sentence-sized pieces for streaming; they join back to ``text``.
+
+    >>> answer_pieces("宜昌打造10分钟急救圈[1]。武汉为12分钟。[2] Done.")
+    ['宜昌打造10分钟急救圈[1]。', '武汉为12分钟。[2] ', 'Done.']
+    """
+    return [m.group(0) for m in _PIECE.finditer(text) if m.group(0)]
+
+
+# ---------------------------------------------------------------- serving embedder
+
+
+class _QueryRequest:
+    """Query texts waiting for the model, and (once embedded) their vectors."""
+
+    __slots__ = ("texts", "vectors", "error", "done")
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.vectors: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class ServingEmbedder:
+    """The model wrapped for a server that answers queries while it indexes uploads.
+
+    * Queries that arrive while the model is busy are embedded together in one call
+      when it frees up (one batched call costs less than the same calls one by one,
+      and gives the same vectors), so concurrent readers share the model's time.
+    * Queries and an upload's passages take turns: passages are embedded in small
+      batches and, when queries are waiting, each batch is followed by one batch of
+      all the waiting queries. A read waits for at most one small passage batch
+      (instead of a whole document), and a busy server still finishes its uploads.
+    * An optional LRU cache of query vectors (``cache_size`` entries; 0 disables it):
+      repeated questions skip the model. Benchmarks report figures without it too.
+
+    >>> from qa.embed import HashEmbedder
+    >>> e = ServingEmbedder(HashEmbedder(), cache_size=2)
+    >>> bool((e.embed(["宜昌"], "query") == e.embed(["宜昌"], "query")).all()), e.cache_hits
+    (True, 1)
+    """
+
+    def __init__(self, inner: Embedder, cache_size: int = 0, passage_batch: int = 2, max_query_batch: int = 16):
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.cache_size = cache_size
+        self.passage_batch = max(1, passage_batch)
+        self.max_query_batch = max(1, max_query_batch)
+        self.cache_hits = 0
+        self.model_calls = 0
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._busy = False  # someone is inside the model
+        self._queued: list[_QueryRequest] = []
+        self._passages_waiting = 0
+        self._last_kind: str = "passage"  # what used the model last: the other kind goes next
+
+    # -- queries: combined into batches by whichever waiting thread gets the model
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        request = _QueryRequest(texts)
+        with self._turn:
+            self._queued.append(request)
+            while (self._busy or (self._passages_waiting and self._last_kind == "query")) and not request.done:
+                self._turn.wait()
+            if request.done:  # another thread embedded it along with its own
+                return self._result(request)
+            # The model is free: this thread embeds its request and the others queued.
+            batch, size = [], 0
+            for queued in ([request] + [q for q in self._queued if q is not request]):
+                if batch and size + len(queued.texts) > self.max_query_batch:
+                    break
+                batch.append(queued)
+                size += len(queued.texts)
+            for queued in batch:
+                self._queued.remove(queued)
+            self._busy = True
+        try:
+            vectors = self.inner.embed([t for q in batch for t in q.texts], kind="query")
+            error = None
+        except Exception as exc:  # handed to every waiter; re-raised below
+            vectors, error = None, exc
+        with self._turn:
+            self.model_calls += 1
+            self._last_kind = "query"
+            row = 0
+            for queued in batch:
+                if vectors is not None:
+                    queued.vectors = vectors[row : row + len(queued.texts)]
+                queued.error = error
+                queued.done = True
+                row += len(queued.texts)
+            self._busy = False
+            self._turn.notify_all()
+        return self._result(request)
+
+    @staticmethod
+    def _result(request: _QueryRequest) -> np.ndarray:
+        if request.error is not None:
+            raise request.error
+        assert request.vectors is not None
+        return request.vectors
+
+    # -- passages: small batches, taking turns with waiting queries
+
+    def _embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        parts = []
+        for i in range(0, len(texts), self.passage_batch):
+            with self._turn:
+                self._passages_waiting += 1
+                try:
+                    while self._busy or (self._queued and self._last_kind == "passage"):
+                        self._turn.wait()
+                finally:
+                    self._passages_waiting -= 1
+                self._busy = True
+            try:
+                parts.append(self.inner.embed(list(texts[i : i + self.passage_batch]), kind="passage"))
+            finally:
+                with self._turn:
+                    self.model_calls += 1
+                    self._last_kind = "passage"
+                    self._busy = False
+                    self._turn.notify_all()
+        return np.concatenate(parts)
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if kind != "query":
+            return self._embed_passages(texts)
+        if not self.cache_size:
+            return self._embed_queries(list(texts))
+        found: dict[int, np.ndarray] = {}
+        with self._cache_lock:
+            for i, text in enumerate(texts):
+                vector = self._cache.get(text)
+                if vector is not None:
+                    self._cache.move_to_end(text)
+                    found[i] = vector
+            self.cache_hits += len(found)
+        missing = [i for i in range(len(texts)) if i not in found]
+        if missing:
+            fresh = self._embed_queries([texts[i] for i in missing])
+            with self._cache_lock:
+                for row, i in enumerate(missing):
+                    found[i] = fresh[row]
+                    self._cache[texts[i]] = fresh[row]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([found[i] for i in range(len(texts))]).astype(np.float32, copy=False)
+
+
+def serving_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline ``qa serve`` uses: the configured model behind a :class:`ServingEmbedder`."""
+    return Pipeline(settings, embedder=ServingEmbedder(get_embedder(settings.embedder),
+                                                       cache_size=settings.query_cache_size))
+
+
+# ---------------------------------------------------------------- body limit
+
+
+class BodyLimitMiddleware:
+    """Reject bodies over the limit before reading them, and stop reading at the cap.
+
+    A declared ``Content-Length`` over the limit is answered with 413 at once; a body
+    that arrives without one (chunked) is counted as it streams and cut off at the
+    cap, so an oversized upload never sits in memory or on disk in full.
+    """
+
+    def __init__(self, app: ASGIApp, upload_bytes: int, json_bytes: int = MAX_JSON_BYTES):
+        self.app = app
+        self.upload_bytes = upload_bytes
+        self.json_bytes = json_bytes
+
+    def limit_for(self, path: str) -> int:
+        # Only the upload route (and a mounted UI, which has its own uploads) takes files.
+        if path.rstrip("/") == "/v1/documents" or not path.startswith("/v1/"):
+            return self.upload_bytes + MULTIPART_SLACK
+        return self.json_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            exc = TooLarge(limit)
+            await error_response(413, "too_large", exc.detail, {"Connection": "close"})(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise TooLarge(limit)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+# ---------------------------------------------------------------- app
+
+
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None, *, mount_ui: bool = True) -> FastAPI:
+    """The ASGI application (``mount_ui=False`` leaves out the chat UI at ``/``)."""
+    settings = settings or (pipeline.settings if pipeline is not None else Settings())
+    pipeline = pipeline or serving_pipeline(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Load the index and the model off the event loop so /healthz answers at once
+        # and /readyz turns 200 only when the first query will be fast.
+        if app.state.warm_up is None:  # once per app, even if the lifespan is entered again
+            thread = threading.Thread(target=_warm_up, args=(pipeline,), name="qa-warm-up", daemon=True)
+            app.state.warm_up = thread
+            thread.start()
+        yield
+
+    app = FastAPI(
+        title="qa-gov",
+        version="0.1.0",
+        summary="Question answering over Chinese government documents, with exact citations.",
+        description=(
+            "Retrieve passages, ask questions (JSON, Server-Sent Events or the OpenAI chat-completions "
+            "format) and manage the indexed documents.\n\n"
+            "Write endpoints (upload, delete) need the server's API key in `X-API-Key` or "
+            "`Authorization: Bearer` when it was started with `--api-key`; without a key they are "
+            "refused unless it was started with `--allow-writes`.\n\n"
+            "Every error is `{\"error\": {\"code\", \"message\"}}`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pipeline = pipeline
+    app.state.warm_up = None
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, upload_bytes=int(settings.max_upload_mb * 1048576))
+    origins = settings.cors_list()
+    if origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"] if "*" in origins else origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Content-Type", "Authorization", "X-API-Key"],
+            max_age=600,
+        )
+    _add_routes(app, settings, pipeline)
+    if mount_ui and not _mount_ui(app, pipeline, settings):
+        app.add_api_route("/", _fallback_home, methods=["GET"], include_in_schema=False)
+    return app
+
+
+def _warm_up(pipeline: Pipeline) -> None:
+    try:
+        pipeline.search("预热 warm-up", k=1)
+    except QAError as exc:  # no index yet: /readyz reports it
+        log.warning("not ready: %s", exc)
+    except Exception:  # a broken index must not kill the server; /readyz reports it
+        log.exception("warm-up failed")
+
+
+def _mount_ui(app: FastAPI, pipeline: Pipeline, settings: Settings) -> bool:
+    try:
+        from qa.ui.app import build_ui
+    except ImportError as exc:
+        log.info("chat UI not available (%s); serving a link to /docs at /", exc)
+        return False
+    try:
+        import gradio
+
+        blocks = build_ui(pipeline, settings)
+        blocks.queue(default_concurrency_limit=4)  # as `qa ui` does
+        gradio.mount_gradio_app(app, blocks, path="/", show_error=True, footer_links=["settings"],
+                                max_file_size=int(settings.max_upload_mb * 1048576))
+    except Exception:  # the API must come up even if the UI cannot
+        log.exception("could not mount the chat UI; serving a link to /docs at /")
+        return False
+    return True
+
+
+def _fallback_home() -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>qa-gov</title>"
+        "<body style='font-family:sans-serif;max-width:40em;margin:3em auto'>"
+        "<h1>qa-gov</h1><p>Question answering over Chinese government documents.</p>"
+        "<p>The HTTP API is documented at <a href='/docs'>/docs</a> "
+        "(OpenAPI schema: <a href='/openapi.json'>/openapi.json</a>).</p></body></html>"
+    )
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QAError)
+    async def qa_error(request: Request, exc: QAError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return error_response(exc.http_status, exc.code, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and all(e.get("type") == "json_invalid" for e in errors):
+            detail = errors[0].get("ctx", {}).get("error", "")
+            return error_response(400, "invalid_json", f"the body is not valid JSON ({detail}); send a JSON object")
+        return error_response(422, "invalid_request", describe_validation_errors(errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.url.path}; the API is described at /docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        code = _STATUS_CODES.get(exc.status_code, "error" if exc.status_code >= 500 else "bad_request")
+        return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal_error", "internal error; the traceback is in the server log")
+
+
+def describe_validation_errors(errors: Sequence[dict]) -> str:
+    """One readable line from pydantic's error list.
+
+    >>> describe_validation_errors([{"loc": ("body", "k"), "msg": "Input should be less than or equal to 100"}])
+    'k: Input should be less than or equal to 100'
+    """
+    parts = []
+    for error in errors[:5]:
+        loc = ".".join(str(x) for x in error.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+# ---------------------------------------------------------------- auth
+
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The server's --api-key")
+_bearer = HTTPBearer(auto_error=False, description="The server's --api-key as a bearer token")
+
+
+def require_write(
+    request: Request,
+    key: str | None = Security(_key_header),
+    bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+) -> None:
+    """Write access: the configured API key (compared in constant time), or writes
+    explicitly opened with ``allow_writes`` when no key is configured."""
+    settings: Settings = request.app.state.settings
+    if settings.api_key:
+        given = key or (bearer.credentials if bearer else None)
+        if not given:
+            raise Unauthorized("this endpoint needs the API key",
+                               hint="send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`")
+        if not hmac.compare_digest(given.encode("utf-8"), settings.api_key.encode("utf-8")):
+            raise Unauthorized("the API key is not valid", hint="use the key the server was started with")
+        return
+    if not settings.allow_writes:
+        raise PermissionDenied(
+            "uploads and deletions are disabled on this server",
+            hint="start it with --api-key KEY (or QA_API_KEY=KEY) to accept writes carrying that key, "
+                 "or with --allow-writes (QA_ALLOW_WRITES=1) to accept them from anyone",
+        )
+
+
+# ---------------------------------------------------------------- routes
+
+
+def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline) -> None:
+    def check_text(text: str, what: str) -> str:
+        if not text.strip():
+            raise InputError(f"the {what} is empty", hint="send a question, e.g. 宜昌打造多少分钟急救圈?")
+        if len(text) > settings.max_question_chars:
+            raise InputError(
+                f"the {what} is {len(text)} characters long; the limit is {settings.max_question_chars}",
+                hint="shorten it to the essential question",
+            )
+        return text
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> dict:
+        """The process is alive (it may still be loading the index)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=Ready, tags=["health"], responses={503: {"model": ErrorResponse}})
+    def readyz(request: Request) -> Any:
+        """200 when the index is loaded and queries can be answered, else 503 with the reason."""
+        thread = request.app.state.warm_up
+        if thread is not None and thread.is_alive():
+            return error_response(503, "loading", "the index and model are still loading; retry shortly")
+        try:
+            count = len(pipeline.documents())
+        except QAError as exc:
+            return error_response(503, exc.code, str(exc))
+        return {"status": "ready", "documents": count}
+
+    @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=ERRORS, tags=["query"])
+    def retrieve(body: RetrieveRequest) -> JSONResponse:
+        """The best passages for a query: the same objects as `qa search --json`."""
+        query = check_text(body.query, "query")
+        hits = pipeline.search(query, k=body.k or settings.k, mode=body.mode or settings.mode,
+                               filters=body.to_filters())
+        return JSONResponse({"query": body.query, "hits": [h.to_json() for h in hits]})
+
+    @app.post(
+        "/v1/ask",
+        response_model=AnswerOut,
+        responses={**ERRORS, 200: {"content": {"text/event-stream": {
+            "example": 'event: delta\ndata: {"text": "宜昌打造中心城区10分钟急救圈[1]。"}\n\n'
+                       'event: final\ndata: {"question": "...", "answer": "...", "refused": false, '
+                       '"citations": [], "hits": []}\n\nevent: done\ndata: {}\n\n'}},
+            "description": "The answer as JSON, or with stream=true as Server-Sent Events"}},
+        tags=["query"],
+    )
+    async def ask(body: AskRequest) -> Any:
+        """Answer with cited sentences: the same object as `qa ask --json`.
+
+        With `"stream": true` the reply is Server-Sent Events: `delta` events with the
+        answer text piece by piece (`{"text": ...}`), one `final` event with the whole
+        answer object (citations and hits), then `done`."""
+        question = check_text(body.question, "question")
+        history = [t.to_turn() for t in body.history]
+        answer = await run_in_threadpool(pipeline.ask, question, history, body.k or settings.k, body.to_filters())
+        if not body.stream:
+            return JSONResponse(answer.to_json())
+        return _sse(_ask_events(answer))
+
+    @app.post("/v1/chat/completions", response_model=ChatResponse, responses=ERRORS, tags=["openai"])
+    async def chat_completions(body: ChatRequest) -> Any:
+        """OpenAI-compatible chat completions: the last user message is the question,
+        the earlier user/assistant messages are the history. The reply content carries
+        [n] markers; `message.citations` (and the last streamed chunk's
+        `delta.citations`) the cited sentences."""
+        question, history = chat_question(body)
+        check_text(question, "question")
+        answer = await run_in_threadpool(pipeline.ask, question, history, body.k or settings.k,
+                                         body.filters.to_filters() if body.filters else None)
+        model = body.model or MODEL_ID
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        if body.stream:
+            return _sse(_chat_chunks(answer, completion_id, created, model), done_marker=True)
+        return JSONResponse({
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer, "refusal": None,
+                            "citations": [c.to_json() for c in answer.citations], "refused": answer.refused},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }],
+        })
+
+    @app.get("/v1/models", response_model=ModelList, tags=["openai"])
+    def models() -> dict:
+        """The one model name this server answers to (for OpenAI clients that list models)."""
+        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": MODEL_ID}]}
+
+    @app.get("/v1/documents", response_model=DocumentList, responses=ERRORS, tags=["documents"])
+    def list_documents() -> JSONResponse:
+        """The indexed documents with their metadata and passage counts."""
+        counts = pipeline.chunk_counts()
+        docs = sorted(pipeline.documents(), key=lambda d: d.doc_id)
+        return JSONResponse({"documents": [_summary(d, counts) for d in docs]})
+
+    @app.get("/v1/documents/{doc_id:path}", response_model=DocumentOut, responses=ERRORS, tags=["documents"])
+    def get_document(doc_id: str) -> JSONResponse:
+        """One document: its full text (all offsets point into it), metadata and sections."""
+        if doc_id not in _doc_ids(pipeline):
+            raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with GET /v1/documents")
+        doc = pipeline.document(doc_id)
+        return JSONResponse({
+            **_summary(doc, pipeline.chunk_counts()),
+            "text": doc.text,
+            "sections": [{"heading": s.heading, "start": s.start, "end": s.end} for s in doc.sections],
+            "content_hash": doc.content_hash,
+        })
+
+    @app.post(
+        "/v1/documents",
+        status_code=201,
+        response_model=WriteResponse,
+        responses=WRITE_ERRORS,
+        tags=["documents"],
+        dependencies=[Depends(require_write)],
+        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": f"One of: {', '.join(SUPPORTED_SUFFIXES)}"}},
+        }}}}},
+    )
+    async def upload_document(
+        request: Request,
+        replace: bool = Query(False, description="Overwrite a document of the same name instead of refusing"),
+    ) -> JSONResponse:
+        """Add a document: multipart field `file`; it is indexed before the reply.
+
+        The file name is reduced to a plain name inside the corpus folder (the reply's
+        `doc_id`); a name that is already indexed is refused with 409 unless
+        `replace=true`. Readers keep being answered from the previous index until the
+        new one is swapped in."""
+        # The body is read here, after the write check, so a refused client cannot make
+        # the server spool a large file first.
+        limit = int(settings.max_upload_mb * 1048576)
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise InputError("send the document as multipart/form-data with a field named file",
+                             hint="curl -F file=@report.txt ...")
+        form = await request.form(max_files=1, max_fields=10)
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InputError("the form has no file field", hint="name the multipart field file: -F file=@report.txt")
+            if upload.size is not None and upload.size > limit:
+                raise TooLarge(limit)
+            content = await upload.read(limit + 1)
+            if len(content) > limit:
+                raise TooLarge(limit)
+            if not replace and safe_filename(upload.filename or "") in await run_in_threadpool(_doc_ids, pipeline):
+                raise Conflict(f"a document named {safe_filename(upload.filename or '')!r} is already indexed",
+                               hint="pass ?replace=true to overwrite it, or upload it under another name")
+            name, report = await run_in_threadpool(pipeline.add_document, upload.filename or "", content)
+        finally:
+            await form.close()
+        return JSONResponse({"doc_id": name, "index": _report(report)}, status_code=201)
+
+    @app.delete("/v1/documents/{doc_id:path}", response_model=WriteResponse, responses=WRITE_ERRORS,
+                tags=["documents"], dependencies=[Depends(require_write)])
+    def delete_document(doc_id: str) -> JSONResponse:
+        """Remove a document from the corpus folder and the index."""
+        docs = _doc_ids(pipeline)
+        if doc_id not in docs:
+            raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with GET /v1/documents")
+        if len(docs) == 1:
+            # Re-indexing an empty folder fails after the file is gone; refuse up front.
+            raise InputError("this is the only indexed document", hint="upload another document before deleting it")
+        report = pipeline.delete_document(doc_id)
+        return JSONResponse({"doc_id": doc_id, "index": _report(report)})
+
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                   include_in_schema=False)
+    def unknown_v1(request: Request, rest: str) -> JSONResponse:
+        # Keeps unknown /v1 routes in the API's error shape even with the UI mounted at /,
+        # and a known path with the wrong method a 405.
+        for route in request.app.router.routes:
+            if getattr(route, "endpoint", None) is unknown_v1:
+                continue
+            match, _ = route.matches(request.scope)
+            if match == Match.PARTIAL:
+                allow = ", ".join(sorted(getattr(route, "methods", ()) or ()))
+                return error_response(405, "method_not_allowed",
+                                      f"{request.method} is not allowed on {request.url.path}; see /docs",
+                                      {"Allow": allow})
+        return error_response(404, "not_found", f"no route {request.url.path}; the API is described at /docs")
+
+
+def _doc_ids(pipeline: Pipeline) -> set[str]:
+    return {d.doc_id for d in pipeline.documents()}
+
+
+def _summary(doc: Document, counts: dict[str, int]) -> dict:
+    return {"doc_id": doc.doc_id, "title": doc.title, "date": doc.date, "region": doc.region,
+            "source": doc.source, "chunks": counts.get(doc.doc_id, 0)}
+
+
+def _report(report: Any) -> dict:
+    return {"added": list(report.added), "changed": list(report.changed), "deleted": list(report.deleted),
+            "unchanged": len(report.unchanged), "chunks": report.chunks, "embedded_texts": report.embedded_texts}
+
+
+def chat_question(body: ChatRequest) -> tuple[str, list[Turn]]:
+    """The last user message is the question; earlier user/assistant messages the history.
+
+    >>> from qa.api_models import ChatMessage
+    >>> q, h = chat_question(ChatRequest(messages=[ChatMessage(role="system", content="be brief"),
+    ...     ChatMessage(role="user", content="宜昌?"), ChatMessage(role="assistant", content="10分钟[1]"),
+    ...     ChatMessage(role="user", content="武汉呢?")]))
+    >>> q, [t.role for t in h]
+    ('武汉呢?', ['user', 'assistant'])
+    """
+    last = max((i for i, m in enumerate(body.messages) if m.role == "user"), default=None)
+    if last is None:
+        raise InputError("the messages contain no user message", hint='add {"role": "user", "content": "<question>"}')
+    history = [Turn(role=m.role, content=m.text()) for m in body.messages[:last]
+               if m.role in ("user", "assistant") and m.text().strip()]
+    return body.messages[last].text(), history
+
+
+# ---------------------------------------------------------------- server-sent events
+
+
+def _sse_event(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    head = f"event: {event}\n" if event else ""
+    return (head + "".join(f"data: {line}\n" for line in payload.split("\n")) + "\n").encode("utf-8")
+
+
+def _sse(events: Iterable[bytes], done_marker: bool = False) -> StreamingResponse:
+    def body() -> Iterator[bytes]:
+        yield from events
+        if done_marker:
+            yield b"data: [DONE]\n\n"
+
+    # no-cache and X-Accel-Buffering keep proxies from holding the stream back.
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _ask_events(answer: Answer) -> Iterator[bytes]:
+    for piece in answer_pieces(answer.answer):
+        yield _sse_event({"text": piece}, "delta")
+    yield _sse_event(answer.to_json(), "final")
+    yield _sse_event({}, "done")
+
+
+def _chat_chunks(answer: Answer, completion_id: str, created: int, model: str) -> Iterator[bytes]:
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        return _sse_event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                           "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                                        "logprobs": None}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in answer_pieces(answer.answer):
+        yield chunk({"content": piece})
+    yield chunk({"citations": [c.to_json() for c in answer.citations], "refused": answer.refused}, "stop")
+
+
+# ---------------------------------------------------------------- serve
+
+
+def serve(settings: Settings) -> int:
+    """Run the API (and the chat UI at /) with uvicorn until interrupted."""
+    import uvicorn
+
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key and settings.allow_writes:
+        log.warning("writes are open to anyone who can reach %s:%s; set --api-key", settings.host, settings.port)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                            timeout_graceful_shutdown=10, server_header=False)
+    uvicorn.Server(config).run()
+    return 0
