@@ -123,3 +123,22 @@ def test_errors_for_missing_and_empty(tmp_path):
         p.index(tmp_path / "empty")
     with pytest.raises(NoIndexError, match="qa index"):
         p.search("宜昌")
+
+
+def test_uploads_never_write_into_the_bundled_sample(tmp_path, monkeypatch):
+    import qa.pipeline as pipeline_module
+    from qa.settings import SAMPLE_CORPUS
+
+    # a stand-in for the bundled sample, so the test never touches the real one
+    fake_sample = tmp_path / "sample"
+    fake_sample.mkdir()
+    (fake_sample / "a.txt").write_text("宜昌打造急救圈。\n", encoding="utf-8")
+    monkeypatch.setattr(pipeline_module, "SAMPLE_CORPUS", fake_sample)
+    settings = Settings(corpus_dir=fake_sample, index_dir=tmp_path / "cache" / "index", embedder="hash")
+    p = Pipeline(settings, embedder=CountingEmbedder())
+    p.index(fake_sample)  # explicitly the sample folder
+    name, _ = p.add_document("new.txt", "鄂州建成驿站。\n".encode())
+    assert sorted(x.name for x in fake_sample.iterdir()) == ["a.txt"]
+    assert (tmp_path / "cache" / "corpus" / "new.txt").exists()
+    assert {d.doc_id for d in p.documents()} == {"a.txt", "new.txt"}
+    assert SAMPLE_CORPUS.exists()
