@@ -246,6 +246,19 @@ def cmd_eval(args, settings: Settings) -> int:
     return eval_main(args, settings)
 
 
+def cmd_calibrate(args, settings: Settings) -> int:
+    from qa.calibration import CALIBRATION_FILE, calibrate_from_gold
+
+    output = Path(args.output) if args.output else CALIBRATION_FILE
+    cal = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=args.max_false_refusal, output=output)
+    for lang, t in cal.thresholds.items():
+        r = cal.reports.get(lang, {})
+        print(f"{lang}: threshold {t:.4f}  refuses {r.get('unanswerable', 0) - r.get('missed', 0)}/"
+              f"{r.get('unanswerable', 0)} unanswerable, {r.get('false_refusals', 0)}/{r.get('answerable', 0)} answerable")
+    print(f"wrote {output}")
+    return 0
+
+
 def cmd_bench(args, settings: Settings) -> int:
     from qa.eval.bench import main as bench_main
 
@@ -309,17 +322,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", parents=[common], help="serve the chat UI")
     p.set_defaults(func=cmd_ui)
 
-    p = sub.add_parser("eval", parents=[common], help="score retrieval and answers on a gold set")
+    # eval takes every settings flag except --mode, which it redefines to also accept
+    # "all"; the value stays out of Settings.mode (dense|bm25|hybrid only).
+    p = sub.add_parser("eval", help="score retrieval and answers on a gold set")
+    add_settings_flags(p, skip=("mode",))
     p.add_argument("--gold", required=True, help="gold JSONL file")
-    p.add_argument("--report", metavar="DIR", help="write report.md, report.json and a chart here")
+    p.add_argument("--report", metavar="DIR", help="write report.md, report.json and a chart here "
+                   "(default: reports/eval/<gold file name>)")
     p.add_argument("--min-recall", type=float, metavar="R", help="exit 1 if hybrid recall@k is below R")
-    p.add_argument("--eval-mode", dest="eval_mode", default="all", choices=["dense", "bm25", "hybrid", "all"],
-                   help="which retrieval modes to score (default: all, plus the peer baseline)")
+    p.add_argument("--mode", "--eval-mode", dest="eval_mode", default=None, choices=["dense", "bm25", "hybrid", "all"],
+                   help="retrieval mode(s) to score (default: all three plus the peer baseline)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", parents=[common], help="choose the refusal threshold from gold files")
+    p.add_argument("--gold", required=True, action="append", help="gold JSONL file (repeatable)")
+    p.add_argument("--max-false-refusal", type=float, default=0.05, metavar="R",
+                   help="refuse at most this share of answerable questions (default 0.05)")
+    p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", parents=[common], help="measure build and query speed, and scale")
     p.add_argument("--report", metavar="DIR", help="write bench.md and bench.json here")
     p.add_argument("--quick", action="store_true", help="smaller runs (for CI smoke tests)")
+    p.add_argument("--part", choices=["all", "corpus", "scale"], default="all",
+                   help="corpus: build, re-index and query latency; scale: synthetic FAISS runs (default: all)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("feedback", parents=[common], help="feedback collected in the chat UI")

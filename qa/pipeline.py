@@ -100,7 +100,11 @@ class Pipeline:
         """The folder the live index was built from (uploads are written there)."""
         view = self._current(required=False)
         if view is not None and view.data.manifest.corpus_dir:
-            return Path(view.data.manifest.corpus_dir)
+            folder = Path(view.data.manifest.corpus_dir)
+            # An index of the repository's own sample folder: write to the working
+            # copy instead (documents are matched by hash, so nothing is re-embedded).
+            if folder.resolve() != SAMPLE_CORPUS.resolve():
+                return folder
         return seed_corpus(self.settings)
 
     @contextmanager
@@ -222,6 +226,10 @@ class Pipeline:
         if doc_id not in docs:
             raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with `qa documents`")
         return docs[doc_id]
+
+    def retriever(self) -> Retriever:
+        """The retriever over the live index (used by calibration and evaluation)."""
+        return self._current().retriever
 
     def chunk_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -53,6 +53,20 @@ def _glosses(definition: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _reverse_dictionary() -> dict[str, tuple[str, ...]]:
     """English single-word gloss → simplified headwords, shortest first."""
+    return {g: words[:_MAX_SENSES] for g, words in _all_senses().items()}
+
+
+def english_senses(word: str) -> tuple[str, ...]:
+    """Every headword CC-CEDICT glosses as ``word`` (no cap), then those with a short
+    gloss phrase containing it ("emergency treatment" → 急救): for callers that filter
+    senses themselves, e.g. the answer stage keeps those that occur in the corpus."""
+    word = word.lower()
+    strict = _lookup(word, _all_senses())
+    return tuple(dict.fromkeys(strict + _lookup(word, _all_senses(phrases=True))))
+
+
+@lru_cache(maxsize=2)
+def _all_senses(phrases: bool = False) -> dict[str, tuple[str, ...]]:
     path = _cedict_path()
     if path is None:
         return {}
@@ -66,9 +80,28 @@ def _reverse_dictionary() -> dict[str, tuple[str, ...]]:
         simplified = match.group(2)
         if not 2 <= len(simplified) <= 4 or not all("\u4e00" <= ch <= "\u9fff" for ch in simplified):
             continue
+        if phrases:
+            for gloss in _gloss_phrases(match.group(3)):
+                for word in gloss.split():
+                    if word not in _SKIP:
+                        reverse.setdefault(word, []).append(simplified)
+            continue
         for gloss in _glosses(match.group(3)):
             reverse.setdefault(gloss, []).append(simplified)
-    return {g: tuple(dict.fromkeys(words))[:_MAX_SENSES] for g, words in reverse.items()}
+    return {g: tuple(dict.fromkeys(words)) for g, words in reverse.items()}
+
+
+def _gloss_phrases(definition: str, max_words: int = 3) -> list[str]:
+    """Senses of two or three plain words, e.g. "emergency treatment"."""
+    out = []
+    for sense in definition.strip("/").split("/"):
+        sense = re.sub(r"\([^)]*\)", "", sense).strip().lower()
+        if sense.startswith("to "):
+            sense = sense[3:]
+        words = sense.split()
+        if 2 <= len(words) <= max_words and all(_WORD.fullmatch(w) for w in words):
+            out.append(sense)
+    return out
 
 
 def _lookup(word: str, dictionary: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

@@ -1,0 +1,767 @@
+"""Answers: retrieved passages → quoted sentences with numbered citations, or a refusal.
+
+The answer is *extractive*: it quotes sentences of the documents verbatim, in their
+original characters, and every citation satisfies ``quote == doc.text[start:end]``.
+For each question:
+
+1. the follow-up resolver (:mod:`qa.followup`) turns the conversation into a
+   retrieval query, and the retriever returns the best chunks;
+2. every sentence of the top chunks is scored (:func:`sentence_score`): its
+   precomputed embedding's similarity to the question, plus how much of the
+   question's content terms it holds (:func:`coverage`), minus a little per chunk
+   rank; interview questions ("记者:…?") and bylines are pushed down;
+3. the best sentence is quoted (with a neighbour when it cannot stand alone),
+   plus the runners-up that score almost as well (:data:`SECOND_QUOTE_MARGIN`);
+4. the evidence is judged (:func:`evidence_features`, :func:`confidence`): below
+   the calibrated threshold (:mod:`qa.calibration`), when the question names a
+   place that the evidence is not about, or when the quotes lack the kind of answer
+   asked for (a year, a number of 公里…), the answer is a plain refusal in the
+   question's language and the passages are offered as "see also".
+
+No sentence is embedded at question time: the index holds every sentence vector.
+
+>>> leans_on_neighbour("其中,宜昌建成急救站12个。"), answer_lang("那武汉呢?")
+('previous', 'zh')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from qa.errors import InputError
+from qa.fold import fold, has_cjk
+from qa.followup import find_places, retrieval_query
+from qa.index.lexical import tokenize
+from qa.types import Answer, Citation, Document, Filters, Hit, Sentence, Turn
+
+REFUSAL = {"zh": "未在文档中找到相关内容。", "en": "Not found in the documents."}
+
+# How many of the top chunks provide candidate sentences (fixed, so that scores and
+# the calibrated threshold do not depend on the k a caller asks for).
+POOL_CHUNKS = 5
+# Weights of the sentence score (cosine similarities of this model differ by ~0.01
+# between a good and a poor sentence, so lexical evidence is weighted to match).
+LEXICAL_WEIGHT = 0.03
+RANK_PENALTY = 0.002
+NOT_CONTENT_PENALTY = 0.02
+# A runner-up within this score margin of the best sentence is quoted too.
+SECOND_QUOTE_MARGIN = 0.008
+MAX_QUOTES = 3
+# Sentences longer than this are trimmed to the clauses around the matched terms.
+MAX_QUOTE_CHARS = 160
+# How many sentences either side of the chosen one count as its context when
+# judging whether the documents answer the question.
+WINDOW = 2
+# English senses kept per word (the ones the corpus uses most).
+MAX_SENSES = 6
+RETRIEVAL_MAX_CHARS = 2000
+
+# Question words and fillers: they say *what kind* of answer is wanted, not what about.
+_QUESTION_WORDS = frozenset(
+    "哪一年 几期 第几 多少 哪些 哪个 哪家 哪里 哪几 哪几家 哪几个 什么 是谁 谁 几个 几 几年 几次 哪 哪一次 哪项 "
+    "哪种 哪位 哪三个 哪五张 怎样 如何 多长 多长时间 多久 多大 是什么 是多少 有多少 一共 共有 分别 具体 指 "
+    "要 提到 提出 要求 叫 叫什么".split()
+)
+_EN_SKIP = frozenset(
+    """a an the of to in on for and or is are was were be been by with what which who whom how many much did does
+    do at as it its this that these those there their they them from into about has have had will would should
+    can could must may according per each all any some other than then so such not no year years kind kinds level
+    levels number total what's set get make made give gave""".split()
+)
+_EN_COMPOUND = re.compile(r"[a-z][a-z']+(?:-[a-z][a-z']+)*")
+_NUMBER_WORDS = {
+    "one": ("一", "1"), "two": ("两", "二", "2"), "three": ("三", "3"), "four": ("四", "4"),
+    "five": ("五", "5"), "six": ("六", "6"), "seven": ("七", "7"), "eight": ("八", "8"),
+    "nine": ("九", "9"), "ten": ("十", "10"), "first": ("第一", "首", "一"), "second": ("第二", "二"),
+    "third": ("第三", "三"), "half": ("半",), "hundred": ("百",), "thousand": ("千",),
+}
+# A sentence that opens like this leans on the one before it.
+_LEANS_BACK = re.compile(
+    r"^(?:其中|同时|此外|另外|另一方面|与此同时|这|该|其|此|他|她|它|但|而|并且|并|因此|所以|为此|对此|然而|"
+    r"不过|从而|进而|也|还|又|以上|上述|這|該|與此同時|為此|對此|從而|進而|還)"
+)
+_LEADS_ON = re.compile(r"[:：]\s*$")
+_SHORT_SENTENCE = 14
+_INTERVIEW = re.compile(r"^\s*(?:问|問|记者|記者|主持人)\s*[:：]")
+_META_LINE = re.compile(r"来源\s*[:：]|來源\s*[:：]|日期\s*[:：]|发布时间|發布時間|(?:记者|記者|通讯员)\s*\S{2,4}\s*$")
+_CLAUSE_END = re.compile(r"[,，;；:：、]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+# What kind of answer a question wants, and what the evidence must then contain.
+_ASKS_WHEN = re.compile(r"哪一年|哪年|什么时候|何时|几月|哪一天|\b(?:which|what) (?:year|date|month)\b|\bwhen\b|\bby when\b", re.I)
+_HAS_DATE = re.compile(
+    r"\d{4}|\d{1,2}月|[今明去前后]年|年[底内初末]|月[底初]|[一二三四五六七八九十]+月|[〇零一二三四五六七八九]{4}年"
+)
+_UNITS = "公里 万元 亿元 小时 分钟 个 名 家 项 次 件 所 台 辆 间 张 年 倍 类 位 届 期 条 处 人 亿 元 万 天 栋 亩 担 户 座 批 辆".split()
+_ASKS_COUNT_OF = re.compile(r"(?<!哪)(?:多少|几)(" + "|".join(sorted(set(_UNITS), key=len, reverse=True)) + ")")
+_NUMERAL = r"(?:\d+(?:\.\d+)?|[〇零一二两三四五六七八九十百千万亿]+)"
+
+
+# ---------------------------------------------------------------- input
+
+
+def clean_question(question: object, max_chars: int = 2000) -> str:
+    """The question with control characters removed and whitespace collapsed.
+
+    Raises :class:`InputError` for a non-string, an over-long question, or one with
+    nothing left to ask (empty, whitespace, control characters or symbols only).
+
+    >>> clean_question("  宜昌\\x00急救圈?\\n ")
+    '宜昌 急救圈?'
+    >>> clean_question("\\x07\\x1b")
+    Traceback (most recent call last):
+    ...
+    qa.errors.InputError: the question is empty (type a question, e.g. 宜昌打造多少分钟急救圈?)
+    """
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, got {type(question).__name__}", hint="pass a string")
+    if len(question) > max_chars:
+        raise InputError(
+            f"the question is {len(question)} characters long; the limit is {max_chars}",
+            hint="shorten it to the essential question",
+        )
+    text = " ".join(_CONTROL.sub(" ", question).split())
+    if not text:
+        raise InputError("the question is empty", hint="type a question, e.g. 宜昌打造多少分钟急救圈?")
+    if not any(ch.isalnum() for ch in text):
+        raise InputError(
+            "the question has no words, only symbols or emoji",
+            hint="ask in Chinese or English, e.g. What emergency-care radius did Yichang set?",
+        )
+    return text
+
+
+def answer_lang(question: str) -> str:
+    """``zh`` when Chinese characters carry the question, else ``en``.
+
+    An English question quoting a Chinese term is still English; a Chinese question
+    naming an English acronym is still Chinese.
+
+    >>> answer_lang("那武汉呢?"), answer_lang("How many projects (州定民生实事) are set?"), answer_lang("P2实验室是什么?")
+    ('zh', 'en', 'zh')
+    """
+    cjk = sum(1 for ch in question if has_cjk(ch))
+    latin_words = len(re.findall(r"[A-Za-z]{2,}", question))
+    return "zh" if cjk and cjk >= 2 * latin_words else "en"
+
+
+# ---------------------------------------------------------------- corpus statistics
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """Document frequencies of BM25 tokens over the chunks of one index."""
+
+    df: dict[str, int]
+    n: int
+
+    @classmethod
+    def from_tokens(cls, chunk_tokens: Sequence[Sequence[str]]) -> "CorpusStats":
+        df: Counter[str] = Counter()
+        for tokens in chunk_tokens:
+            df.update(set(tokens))
+        return cls(dict(df), len(chunk_tokens))
+
+    def idf(self, term: str) -> float:
+        """BM25's idf; a term the corpus never uses gets the highest weight.
+
+        >>> CorpusStats({"急救": 1}, 3).idf("急救") < CorpusStats({}, 3).idf("急救")
+        True
+        """
+        df = self.df.get(term, 0)
+        return math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+
+
+# Keyed by id() with a weak reference to check identity: IndexData holds arrays and
+# is not hashable, and a swapped-out index must not be kept alive by this cache.
+_STATS: dict[int, tuple[weakref.ref, CorpusStats]] = {}
+_STATS_LOCK = threading.Lock()
+
+
+def corpus_stats(data) -> CorpusStats:
+    """:class:`CorpusStats` of an index, computed once per loaded index (thread-safe)."""
+    with _STATS_LOCK:
+        entry = _STATS.get(id(data))
+        if entry is not None and entry[0]() is data:
+            return entry[1]
+        stats = CorpusStats.from_tokens(data.chunk_tokens)
+        for key in [k for k, (ref, _) in _STATS.items() if ref() is None]:
+            del _STATS[key]
+        _STATS[id(data)] = (weakref.ref(data), stats)
+        return stats
+
+
+# ---------------------------------------------------------------- question terms
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """What a question is about, in the corpus's own words.
+
+    ``groups`` are alternatives for one question term (an English word's Chinese
+    senses, or one Chinese token), each with an idf ``weight``. Places are kept apart
+    (``regions``): they are checked against the document's region, not the sentence.
+    """
+
+    groups: tuple[tuple[str, ...], ...]
+    weights: tuple[float, ...]
+    regions: frozenset[str]
+
+
+def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
+    """Content terms of ``query``: Chinese jieba tokens, numbers, and English words
+    through the dictionary (only senses the corpus uses, most frequent first).
+
+    >>> t = query_terms("宜昌打造多少分钟急救圈?", CorpusStats({"急救": 2, "分钟": 3}, 10))
+    >>> t.groups, sorted(t.regions)
+    ((('打造',), ('分钟',), ('急救',)), ['宜昌市'])
+    """
+    from qa.translate import english_senses
+
+    folded = fold(query)
+    places = find_places(query)
+    place_words = {fold(p.text) for p in places}
+    groups: list[tuple[str, ...]] = []
+    for token in dict.fromkeys(tokenize(folded)):
+        if token in place_words or token in _QUESTION_WORDS or any(token in w for w in place_words):
+            continue
+        if has_cjk(token):
+            if len(token) >= 2:  # single characters (年, 个, 第) match almost anything
+                groups.append((token,))
+        elif token[0].isdigit() or (stats.df.get(token, 0) > 0 and token not in _EN_SKIP):
+            groups.append((token,))  # numbers, and Latin terms the corpus uses (P2, ICU, GDP)
+    # A hyphenated compound ("emergency-care") is one concept: one group holding
+    # the senses of all its parts, so a sentence is not rewarded twice for
+    # matching the parts separately (应急 + 救治) over the compound (急救).
+    for compound in dict.fromkeys(_EN_COMPOUND.findall(folded)):
+        senses: list[str] = []
+        for word in compound.split("-"):
+            if word in _EN_SKIP or word in place_words:
+                continue
+            if word in _NUMBER_WORDS:
+                senses += _NUMBER_WORDS[word]
+                continue
+            found = [s for s in english_senses(word) if stats.df.get(s, 0) > 0]
+            found.sort(key=lambda s: -stats.df[s])
+            senses += found[:MAX_SENSES]
+        if senses:
+            groups.append(tuple(dict.fromkeys(senses)))
+    weights = tuple(max(stats.idf(t) for t in g) for g in groups)
+    return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places))
+
+
+def _soft_match(term: str, text: str) -> float:
+    """1 for the term itself; half credit for a long term whose parts occur."""
+    if term in text:
+        return 1.0
+    if len(term) >= 3 and has_cjk(term):
+        bigrams = [term[i : i + 2] for i in range(len(term) - 1)]
+        return 0.5 * sum(b in text for b in bigrams) / len(bigrams)
+    return 0.0
+
+
+def coverage(terms: QueryTerms, folded_text: str) -> float:
+    """Share of the question's term weight that ``folded_text`` holds, in [0, 1].
+
+    >>> t = QueryTerms((("急救",), ("分钟",)), (3.0, 1.0), frozenset())
+    >>> coverage(t, "打造10分钟急救圈"), coverage(t, "10分钟"), coverage(t, "")
+    (1.0, 0.25, 0.0)
+    """
+    total = sum(terms.weights)
+    if total <= 0:
+        return 0.0
+    got = sum(w * max(_soft_match(t, folded_text) for t in g) for g, w in zip(terms.groups, terms.weights))
+    return got / total
+
+
+# ---------------------------------------------------------------- sentences
+
+
+def split_clauses(text: str) -> list[tuple[int, int]]:
+    """Clause spans of a sentence: cut after each comma, semicolon, colon or 、."""
+    spans, start = [], 0
+    for m in _CLAUSE_END.finditer(text):
+        if m.end() - start >= 1:
+            spans.append((start, m.end()))
+            start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def _body(sentence: Sentence) -> str:
+    """The folded sentence without its context line (which every sentence shares)."""
+    return sentence.search_text.rsplit("\n", 1)[-1]
+
+
+def is_not_content(text: str) -> bool:
+    """Interview questions, bylines and metadata lines: never an answer.
+
+    >>> is_not_content("记者:如何实现全覆盖?"), is_not_content("信息来源:鄂州政府网"), is_not_content("宜昌打造急救圈。")
+    (True, True, False)
+    """
+    t = text.strip()
+    return t.endswith(("?", "？")) or bool(_INTERVIEW.match(t)) or bool(_META_LINE.search(t))
+
+
+def leans_on_neighbour(text: str) -> str | None:
+    """``"previous"``/``"next"`` when a sentence cannot stand alone, else None.
+
+    >>> leans_on_neighbour("其中,宜昌建成急救站12个。"), leans_on_neighbour("四是推进急救体系建设。")
+    ('previous', 'next')
+    >>> leans_on_neighbour("宜昌打造中心城区“10分钟”急救圈,县市“30分钟”急救圈。") is None
+    True
+    """
+    t = text.strip()
+    if _LEANS_BACK.match(t):
+        return "previous"
+    if _LEADS_ON.search(t) or len(t) < _SHORT_SENTENCE:
+        return "next"
+    return None
+
+
+def sentence_score(dense: float, cover: float, rank: int, not_content: bool) -> float:
+    """How well one sentence answers: similarity + lexical evidence − chunk rank.
+
+    >>> round(sentence_score(0.80, 0.5, 1, False), 4), round(sentence_score(0.80, 0.5, 1, True), 4)
+    (0.813, 0.793)
+    """
+    return dense + LEXICAL_WEIGHT * cover - RANK_PENALTY * rank - NOT_CONTENT_PENALTY * not_content
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored sentence of the top chunks."""
+
+    position: int  # into IndexData.sentences
+    doc_id: str
+    rank: int  # best rank of a chunk holding it
+    dense: float
+    coverage: float
+    score: float
+
+
+# ---------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the refusal decision looks at (all about the best sentence)."""
+
+    distinctness: float  # how far the best sentence's similarity stands out from the pool (z-score)
+    coverage: float  # question terms in the best sentence (with its neighbour), in [0, 1]
+    window_coverage: float  # … in it and WINDOW sentences either side, in [0, 1]
+    place_ok: bool  # every place the question names is the document's or is named nearby
+    type_ok: bool = True  # the quotes hold the kind of answer asked for (see answer_type_ok)
+
+
+def answer_type_ok(question: str, evidence_text: str) -> bool:
+    """Does the evidence hold the kind of answer the question asks for?
+
+    A "which year / when" question needs a date in it; "多少公里" needs a number of
+    公里 (a placeholder such as "x人" in a redacted report is not a number).
+
+    >>> answer_type_ok("花湖机场哪一年投入运营?", "着力建设花湖机场"), answer_type_ok("哪一年?", "到2022年建成")
+    (False, True)
+    >>> answer_type_ok("共造成多少人死亡?", "发生事故x起,死亡x人"), answer_type_ok("多少人?", "死亡16人")
+    (False, True)
+    """
+    folded_q, folded = fold(question), fold(evidence_text)
+    if _ASKS_WHEN.search(folded_q) and not _HAS_DATE.search(folded):
+        return False
+    for unit in _ASKS_COUNT_OF.findall(folded_q):
+        if not re.search(_NUMERAL + r"\s*多?" + re.escape(unit), folded):
+            return False
+    return True
+
+
+def distinctness(similarities: Sequence[float]) -> float:
+    """z-score of the best similarity among the candidates': a sentence that really
+    answers stands out from its neighbours; a near miss is one of many alike.
+
+    >>> round(distinctness([0.9, 0.8, 0.8, 0.8]), 3), distinctness([0.8])
+    (1.732, 0.0)
+    """
+    values = np.asarray(similarities, dtype=np.float64)
+    if values.size < 2 or values.std() <= 1e-9:
+        return 0.0
+    return float((values.max() - values.mean()) / values.std())
+
+
+def confidence(e: Evidence) -> float:
+    """One number for "the documents answer this", compared with the calibrated threshold.
+
+    Zero when the question names a place that the evidence is not about (the corpus
+    often says the same thing of another city), when the quotes lack the kind of
+    answer asked for, or when not one of the question's terms occurs near the best
+    sentence; otherwise distinctness plus the two coverages, each of which favours
+    real answers on the gold sets.
+
+    >>> confidence(Evidence(2.0, 0.5, 0.75, True)), confidence(Evidence(2.0, 0.5, 0.75, False))
+    (3.25, 0.0)
+    >>> confidence(Evidence(3.0, 0.0, 0.0, True))
+    0.0
+    """
+    if not (e.place_ok and e.type_ok) or e.window_coverage <= 0:
+        return 0.0
+    return e.distinctness + e.coverage + e.window_coverage
+
+
+# ---------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The scored candidates, the quotes chosen from them, and the evidence judged."""
+
+    candidates: tuple[Candidate, ...]  # best first
+    quotes: tuple[tuple[str, int, int], ...]  # (doc_id, start, end) in original offsets
+    evidence: Evidence | None
+
+
+class _Sentences:
+    """Neighbour look-ups over the index's sentence list."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def same_doc(self, position: int, step: int) -> int | None:
+        other = position + step
+        sentences = self.data.sentences
+        if 0 <= other < len(sentences) and sentences[other].doc_id == sentences[position].doc_id:
+            return other
+        return None
+
+    def window(self, position: int, radius: int) -> list[int]:
+        out = [position]
+        for step in range(1, radius + 1):
+            for sign in (-1, 1):
+                other = self.same_doc(position, sign * step)
+                if other is not None:
+                    out.append(other)
+        return sorted(out)
+
+
+def score_candidates(retriever, retrieval, terms: QueryTerms, query_vector: np.ndarray) -> list[Candidate]:
+    data = retriever.data
+    ranks: dict[int, int] = {}
+    for rank, pos in enumerate(retrieval.positions[:POOL_CHUNKS]):
+        for s in retriever.chunk_sentences(pos):
+            ranks.setdefault(s, rank)
+    if not ranks:
+        return []
+    positions = np.fromiter(ranks, dtype=np.int64, count=len(ranks))
+    dense = data.sentence_vectors[positions] @ np.asarray(query_vector, dtype=np.float32)
+    out = []
+    for s, d in zip(positions.tolist(), dense.tolist()):
+        sentence = data.sentences[s]
+        cover = coverage(terms, _body(sentence))
+        score = sentence_score(d, cover, ranks[s], is_not_content(sentence.text))
+        out.append(Candidate(s, sentence.doc_id, ranks[s], d, cover, score))
+    out.sort(key=lambda c: (-c.score, c.position))
+    return out
+
+
+def _expand(position: int, sentences: _Sentences) -> tuple[int, int]:
+    """The sentence range (first, last) to quote so that the sentence stands alone."""
+    text = sentences.data.sentences[position].text
+    first = last = position
+    lean = leans_on_neighbour(text)
+    if lean == "previous":
+        prev = sentences.same_doc(position, -1)
+        if prev is not None and not is_not_content(sentences.data.sentences[prev].text):
+            first = prev
+    elif lean == "next":
+        nxt = sentences.same_doc(position, 1)
+        if nxt is not None:
+            last = nxt
+    return first, last
+
+
+def trim_span(text: str, start: int, end: int, terms: QueryTerms, limit: int = MAX_QUOTE_CHARS) -> tuple[int, int]:
+    """Narrow ``text[start:end]`` to at most ``limit`` characters of whole clauses,
+    keeping the stretch that holds the most question terms (offsets stay original).
+
+    >>> t = QueryTerms((("急救",),), (1.0,), frozenset())
+    >>> s = "一是加强领导,二是完善制度,三是打造急救圈,四是强化保障。"
+    >>> a, b = trim_span(s, 0, len(s), t, limit=12); s[a:b]
+    '三是打造急救圈,'
+    """
+    if end - start <= limit:
+        return start, end
+    clauses = [(start + a, start + b) for a, b in split_clauses(text[start:end])]
+    scores = [coverage(terms, fold(text[a:b])) for a, b in clauses]
+    best, best_span = -1.0, (start, end)
+    for i in range(len(clauses)):
+        total = 0.0
+        for j in range(i, len(clauses)):
+            if clauses[j][1] - clauses[i][0] > limit:
+                break
+            total += scores[j]
+            if total > best:
+                best, best_span = total, (clauses[i][0], clauses[j][1])
+    if best <= 0:
+        return start, end
+    a, b = best_span
+    # Whitespace at the edges is not worth quoting.
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and (text[b - 1].isspace()):
+        b -= 1
+    return a, b
+
+
+def select(retriever, retrieval, terms: QueryTerms, query_vector: np.ndarray, question: str) -> Selection:
+    """Score the candidate sentences, pick the quotes, and gather the evidence.
+
+    ``question`` is the retrieval query (a resolved follow-up carries the earlier
+    question's wording, and so its kind of answer)."""
+    data = retriever.data
+    candidates = score_candidates(retriever, retrieval, terms, query_vector)
+    if not candidates:
+        return Selection((), (), None)
+    sentences = _Sentences(data)
+    best = candidates[0]
+    chosen: list[tuple[str, int, int]] = []
+    covered: set[int] = set()
+    seen_text: set[str] = set()
+    for cand in candidates:
+        if len(chosen) >= MAX_QUOTES or best.score - cand.score >= SECOND_QUOTE_MARGIN:
+            break
+        text = data.sentences[cand.position].text
+        if cand.position in covered or text in seen_text:
+            continue
+        first, last = _expand(cand.position, sentences)
+        covered.update(range(first, last + 1))
+        seen_text.add(text)
+        doc = data.documents[cand.doc_id]
+        start, end = data.sentences[first].start, data.sentences[last].end
+        if first == last:
+            start, end = trim_span(doc.text, start, end, terms)
+        chosen.append((cand.doc_id, start, end))
+    # Merge quotes that overlap or touch (only whitespace between them): two
+    # adjacent sentences read better as one quote.
+    chosen.sort(key=lambda q: (q[0], q[1]))
+    merged: list[tuple[str, int, int]] = []
+    for q in chosen:
+        last = merged[-1] if merged else None
+        if last and last[0] == q[0] and not data.documents[q[0]].text[last[2] : q[1]].strip():
+            merged[-1] = (q[0], last[1], max(last[2], q[2]))
+        else:
+            merged.append(q)
+    # Keep the best sentence's quote first.
+    best_doc = best.doc_id
+    best_start = data.sentences[best.position].start
+    merged.sort(key=lambda q: (not (q[0] == best_doc and q[1] <= best_start < q[2] + 1), q[0] != best_doc, q[1]))
+    quoted = "".join(data.documents[d].text[a:b] for d, a, b in merged)
+    evidence = evidence_features(candidates, terms, sentences, question, quoted)
+    return Selection(tuple(candidates), tuple(merged), evidence)
+
+
+def evidence_features(
+    candidates: Sequence[Candidate], terms: QueryTerms, sentences: _Sentences, question: str, quoted: str
+) -> Evidence:
+    """The :class:`Evidence` for the best of ``candidates`` (best first); ``quoted``
+    is the text of every quote the answer would show."""
+    data = sentences.data
+    best = candidates[0]
+    first, last = _expand(best.position, sentences)
+    quote = "".join(_body(data.sentences[p]) for p in range(first, last + 1))
+    window = "".join(_body(data.sentences[p]) for p in sentences.window(best.position, WINDOW))
+    doc: Document = data.documents[best.doc_id]
+    place_ok = True
+    if terms.regions:
+        named_nearby = {p.region for p in find_places(window)}
+        place_ok = any(r == doc.region or r in named_nearby for r in terms.regions)
+    return Evidence(
+        distinctness=distinctness([c.dense for c in candidates]),
+        coverage=max(best.coverage, coverage(terms, quote)),
+        window_coverage=coverage(terms, window),
+        place_ok=place_ok,
+        type_ok=answer_type_ok(question, quoted),
+    )
+
+
+# ---------------------------------------------------------------- answer text
+
+
+def _region_label(doc: Document, lang: str) -> str | None:
+    if not doc.region:
+        return None
+    if lang == "en":
+        from qa.metadata import region_english
+
+        return region_english(doc.region) or doc.region
+    return doc.region
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def compose(citations: Sequence[Citation], documents: dict[str, Document], lang: str) -> str:
+    """The answer sentence(s): quotes grouped by document, framed in the question's language.
+
+    >>> doc = Document("y.txt", "宜昌打造急救圈。", "宜昌答卷", "2022-01-14", None, "宜昌市", (), "h")
+    >>> c = Citation(1, "y.txt", "宜昌答卷", 0, 8, "宜昌打造急救圈。")
+    >>> compose([c], {"y.txt": doc}, "zh")
+    '根据《宜昌答卷》(2022-01-14,宜昌市):“宜昌打造急救圈。”[1]'
+    >>> compose([c], {"y.txt": doc}, "en")
+    'According to 宜昌答卷 (Yichang, 2022-01-14): “宜昌打造急救圈。” [1]'
+    """
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.doc_id, []).append(c)
+    parts = []
+    for i, (doc_id, cites) in enumerate(groups.items()):
+        doc = documents[doc_id]
+        region = _region_label(doc, lang)
+        if lang == "zh":
+            meta = ",".join(x for x in (doc.date, region) if x)
+            lead = ("根据" if i == 0 else "另据") + f"《{doc.title}》" + (f"({meta})" if meta else "")
+            quotes = "……".join(f"“{_one_line(c.quote)}”[{c.n}]" for c in cites)
+            parts.append(f"{lead}:{quotes}")
+        else:
+            meta = ", ".join(x for x in (region, doc.date) if x)
+            lead = ("According to " if i == 0 else "Also, according to ") + doc.title + (f" ({meta})" if meta else "")
+            quotes = " … ".join(f"“{_one_line(c.quote)}” [{c.n}]" for c in cites)
+            parts.append(f"{lead}: {quotes}")
+    return ";".join(parts) if lang == "zh" else " ".join(parts)
+
+
+def format_answer_text(answer: Answer) -> str:
+    """The answer as ``qa ask`` prints it: the answer, then numbered sources (or,
+    for a refusal, the closest passages as "see also")."""
+    zh = answer.lang == "zh"
+    lines = [answer.answer]
+    if answer.refused:
+        if answer.hits:
+            lines += ["", "另见(最接近的段落):" if zh else "See also (closest passages):"]
+            for i, hit in enumerate(answer.hits[:3], 1):
+                meta = ", ".join(x for x in (hit.date, hit.region) if x)
+                lines.append(f"  - {hit.title}" + (f" ({meta})" if meta else ""))
+                snippet = _one_line(hit.text)
+                lines.append(f"    {snippet[:120]}{'…' if len(snippet) > 120 else ''}")
+        return "\n".join(lines)
+    if answer.citations:
+        lines += ["", "来源:" if zh else "Sources:"]
+        for c in answer.citations:
+            meta = ", ".join(x for x in (c.date, c.region) if x)
+            lines.append(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else "") + f"  {c.doc_id}:{c.start}-{c.end}")
+            lines.append(f"      “{_one_line(c.quote)}”")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything decided about one question before the refusal threshold is applied."""
+
+    question: str  # cleaned
+    lang: str
+    retrieval_query: str
+    hits: tuple[Hit, ...]
+    selection: Selection
+    confidence: float  # 0.0 when there is no evidence at all
+    retrieve_ms: float
+    select_ms: float
+
+
+def assess(
+    question: str,
+    retriever,
+    history: Sequence[Turn] = (),
+    k: int = 5,
+    filters: Filters | None = None,
+    settings=None,
+) -> Assessment:
+    """Retrieve, score sentences and judge the evidence (no threshold yet).
+
+    :func:`answer_question` applies the threshold; :mod:`qa.calibration` uses the
+    confidence directly to choose it.
+    """
+    from qa.settings import Settings
+
+    settings = settings or Settings()
+    t0 = time.perf_counter()
+    question = clean_question(question, settings.max_question_chars)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InputError(f"k must be a whole number of at least 1, got {k!r}", hint="pass -k 1 or more")
+    lang = answer_lang(question)
+    turns = [Turn(t.role, " ".join(_CONTROL.sub(" ", t.content).split()))
+             for t in history if isinstance(getattr(t, "content", None), str)]
+    # The retriever reads at most RETRIEVAL_MAX_CHARS; a resolved follow-up can be
+    # longer than the question itself.
+    query = retrieval_query(question, turns)[:RETRIEVAL_MAX_CHARS]
+    retrieval = retriever.retrieve(query, k=max(k, POOL_CHUNKS), mode=settings.mode, filters=filters)
+    t1 = time.perf_counter()
+    selection = Selection((), (), None)
+    if retrieval.hits:
+        vector = retrieval.query_vector
+        if vector is None:  # bm25 mode: the question (only) is embedded for sentence scoring
+            vector = retriever.embed_query(retrieval.plan.folded)
+        terms = query_terms(query, corpus_stats(retriever.data))
+        selection = select(retriever, retrieval, terms, vector, query)
+    score = confidence(selection.evidence) if selection.evidence is not None else 0.0
+    t2 = time.perf_counter()
+    return Assessment(question, lang, query, retrieval.hits[:k], selection, score,
+                      (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+
+def answer_question(
+    question: str,
+    retriever,
+    history: Sequence[Turn] = (),
+    k: int = 5,
+    filters: Filters | None = None,
+    settings=None,
+) -> Answer:
+    """Answer ``question`` from the index behind ``retriever`` (see the module doc).
+
+    Raises :class:`InputError` for an unusable question; a question the documents do
+    not answer gives ``refused=True``, no citations, and the closest passages in ``hits``.
+    """
+    from qa.calibration import refusal_threshold
+
+    t0 = time.perf_counter()
+    a = assess(question, retriever, history=history, k=k, filters=filters, settings=settings)
+    refused = a.selection.evidence is None or a.confidence < refusal_threshold(a.lang, settings)
+    citations: tuple[Citation, ...] = ()
+    if refused:
+        text = REFUSAL[a.lang]
+    else:
+        docs = retriever.data.documents
+        citations = tuple(
+            Citation(
+                n=i, doc_id=doc_id, title=docs[doc_id].title, start=start, end=end,
+                quote=docs[doc_id].text[start:end], date=docs[doc_id].date,
+                region=_region_label(docs[doc_id], a.lang), source=docs[doc_id].source,
+            )
+            for i, (doc_id, start, end) in enumerate(a.selection.quotes, 1)
+        )
+        text = compose(citations, docs, a.lang)
+    total = (time.perf_counter() - t0) * 1000
+    return Answer(
+        question=a.question,
+        answer=text,
+        refused=refused,
+        citations=citations,
+        hits=a.hits,
+        lang=a.lang,
+        retrieval_query=a.retrieval_query,
+        timings_ms={
+            "retrieve": round(a.retrieve_ms, 3),
+            "select": round(total - a.retrieve_ms, 3),
+            "total": round(total, 3),
+        },
+    )

@@ -1,0 +1,196 @@
+"""The refusal threshold, picked from labelled data rather than by hand.
+
+``qa ask`` refuses when the answer confidence (:func:`qa.answer.confidence`) is
+below a threshold. :func:`pick_threshold` chooses it from ``(score, answerable)``
+pairs measured on a gold set; ``qa calibrate`` measures them and writes
+``qa/calibration.json``; ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``)
+overrides the stored value.
+
+The rule: refuse when ``score < t``; among all thresholds, take the ones with the
+fewest errors, weighting each error by its class's size (so the few unanswerable
+questions count as much as the many answerable ones), subject to refusing at most
+``max_false_refusal`` of the answerable questions; among equally good ones, put the
+threshold in the middle of the widest gap between scores.
+
+>>> pick_threshold([(0.1, False), (0.2, False), (0.7, True), (0.9, True)])
+0.45
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+LANGS = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class ThresholdReport:
+    """How a threshold does on labelled pairs."""
+
+    threshold: float
+    answerable: int
+    unanswerable: int
+    false_refusals: int  # answerable but refused
+    missed: int  # unanswerable but answered
+
+    @property
+    def false_refusal_rate(self) -> float:
+        return self.false_refusals / self.answerable if self.answerable else 0.0
+
+    @property
+    def refusal_rate(self) -> float:
+        """Share of the unanswerable questions that are refused."""
+        return (self.unanswerable - self.missed) / self.unanswerable if self.unanswerable else 1.0
+
+
+def evaluate_threshold(pairs: Iterable[tuple[float, bool]], threshold: float) -> ThresholdReport:
+    """Count the errors of ``threshold`` on ``(score, answerable)`` pairs.
+
+    >>> r = evaluate_threshold([(0.1, False), (0.5, True), (0.3, True)], 0.4)
+    >>> r.false_refusals, r.missed, r.refusal_rate
+    (1, 0, 1.0)
+    """
+    pairs = list(pairs)
+    answerable = sum(1 for _, a in pairs if a)
+    return ThresholdReport(
+        threshold=threshold,
+        answerable=answerable,
+        unanswerable=len(pairs) - answerable,
+        false_refusals=sum(1 for s, a in pairs if a and s < threshold),
+        missed=sum(1 for s, a in pairs if not a and s >= threshold),
+    )
+
+
+def pick_threshold(pairs: Sequence[tuple[float, bool]], max_false_refusal: float = 0.05) -> float:
+    """The threshold that separates answerable from unanswerable scores best.
+
+    Candidates are the midpoints between consecutive distinct scores (and a point
+    just outside each end). Cost = false-refusal rate + missed-unanswerable rate;
+    candidates refusing more than ``max_false_refusal`` of the answerable ones are
+    dropped when any candidate stays within it. Ties go to the widest gap.
+
+    >>> pick_threshold([(0.2, False), (0.4, True), (0.5, False), (0.8, True), (0.9, True)])
+    0.3
+    >>> pick_threshold([(0.5, True), (0.7, True)])  # nothing to refuse: below every score
+    0.49
+    """
+    if not pairs:
+        raise ValueError("no labelled scores to calibrate on")
+    scores = sorted({float(s) for s, _ in pairs})
+    spacing = (scores[-1] - scores[0]) or 1.0
+    edges = [scores[0] - 0.1 * spacing] + scores + [scores[-1] + 0.1 * spacing]
+    # (cost, -gap, threshold) for the midpoint of each gap between neighbouring scores
+    options = []
+    for lo, hi in zip(edges, edges[1:]):
+        t = round((lo + hi) / 2, 6)
+        report = evaluate_threshold(pairs, t)
+        cost = (report.false_refusal_rate if report.answerable else 0.0) + (
+            report.missed / report.unanswerable if report.unanswerable else 0.0
+        )
+        options.append((report.false_refusal_rate <= max_false_refusal, cost, -(hi - lo), t))
+    if any(ok for ok, *_ in options):
+        options = [o for o in options if o[0]]
+    best = min(options, key=lambda o: (o[1], o[2], o[3]))
+    return best[3]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-language thresholds and where they came from."""
+
+    thresholds: dict[str, float]
+    source: str = ""
+    reports: dict[str, dict] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def calibrate(pairs_by_lang: dict[str, Sequence[tuple[float, bool]]], source: str = "",
+              max_false_refusal: float = 0.05) -> Calibration:
+    """One threshold per language (a language without data gets the pooled one)."""
+    pooled = [p for pairs in pairs_by_lang.values() for p in pairs]
+    pooled_t = pick_threshold(pooled, max_false_refusal)
+    thresholds, reports = {}, {}
+    for lang in LANGS:
+        pairs = list(pairs_by_lang.get(lang, ()))
+        has_both = any(a for _, a in pairs) and any(not a for _, a in pairs)
+        t = pick_threshold(pairs, max_false_refusal) if has_both else pooled_t
+        thresholds[lang] = t
+        r = evaluate_threshold(pairs, t)
+        reports[lang] = {
+            "answerable": r.answerable, "unanswerable": r.unanswerable,
+            "false_refusals": r.false_refusals, "missed": r.missed,
+        }
+    return Calibration(thresholds, source, reports)
+
+
+def save_calibration(calibration: Calibration, path: Path = CALIBRATION_FILE) -> None:
+    tmp = Path(path).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(calibration.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    load_calibration.cache_clear()
+
+
+@lru_cache(maxsize=4)
+def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration | None:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return Calibration(
+        thresholds={k: float(v) for k, v in data["thresholds"].items()},
+        source=data.get("source", ""),
+        reports=data.get("reports", {}),
+    )
+
+
+def collect_pairs(retriever, items, settings=None) -> dict[str, list[tuple[float, bool]]]:
+    """``(confidence, answerable)`` per language for gold items (``qa.eval.gold.GoldItem``).
+
+    The language is the one the answer stage detects, which is what
+    :func:`refusal_threshold` is later asked about.
+    """
+    from qa.answer import assess
+
+    pairs: dict[str, list[tuple[float, bool]]] = {}
+    for item in items:
+        a = assess(item.question, retriever, settings=settings)
+        pairs.setdefault(a.lang, []).append((round(a.confidence, 6), bool(item.answerable)))
+    return pairs
+
+
+def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_refusal: float = 0.05,
+                        output: Path | None = CALIBRATION_FILE) -> Calibration:
+    """Measure confidences on gold files with ``pipeline``'s index and pick thresholds.
+
+    Writes ``output`` (default: ``qa/calibration.json``) unless it is None.
+    """
+    from qa.eval.gold import load_gold
+
+    items = [item for path in gold_paths for item in load_gold(path)]
+    pairs = collect_pairs(pipeline.retriever(), items, settings=pipeline.settings)
+    source = ", ".join(Path(p).name for p in gold_paths)
+    calibration = calibrate(pairs, source=source, max_false_refusal=max_false_refusal)
+    if output is not None:
+        save_calibration(calibration, Path(output))
+    return calibration
+
+
+# Used only when no calibration file exists (e.g. a fresh checkout before `qa calibrate`).
+FALLBACK_THRESHOLD = 0.5
+
+
+def refusal_threshold(lang: str, settings=None) -> float:
+    """The threshold for a question in ``lang``: the setting if given, else the calibrated one."""
+    if settings is not None and getattr(settings, "refusal_threshold", None) is not None:
+        return float(settings.refusal_threshold)
+    calibration = load_calibration()
+    if calibration is None:
+        return FALLBACK_THRESHOLD
+    return calibration.thresholds.get(lang, min(calibration.thresholds.values(), default=FALLBACK_THRESHOLD))

@@ -1,0 +1,166 @@
+"""``ask`` with the real bundled model: the three-city slice, the CLI, and every gold
+question against a full-corpus index.
+
+The full-corpus index is built once per session (~2.5 min on two cores); set
+``QA_TEST_FULL_INDEX`` to the folder of an existing full index built with the
+default settings to reuse it instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.answer import format_answer_text
+from qa.eval.gold import load_gold
+from qa.fold import fold_compact
+from qa.pipeline import Pipeline
+from qa.settings import Settings
+from qa.types import Turn
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "data" / "sample"
+GOLD_SETS = {
+    "gold": REPO / "eval" / "gold.jsonl",
+    "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
+}
+YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
+YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
+
+
+def _round_trips(pipeline: Pipeline, answer) -> None:
+    for cite in answer.citations:
+        assert pipeline.document(cite.doc_id).text[cite.start:cite.end] == cite.quote
+
+
+# ---------------------------------------------------------------- three-city slice
+
+
+@pytest.mark.parametrize("question", ["What emergency-care radius did Yichang set?", "宜昌打造多少分钟急救圈?"])
+def test_yichang_radius_is_quoted_from_the_yichang_article(real_pipeline, question):
+    answer = real_pipeline.ask(question)
+    assert not answer.refused
+    assert {c.doc_id for c in answer.citations} == {YICHANG}  # not Wuhan's or Ezhou's circles
+    assert any(YICHANG_RADIUS in c.quote for c in answer.citations)
+    assert YICHANG_RADIUS in answer.answer
+    _round_trips(real_pipeline, answer)
+    if answer.lang == "en":
+        assert answer.answer.startswith("According to ") and "(Yichang, 2022-01-14)" in answer.answer
+    else:
+        assert answer.answer.startswith("根据《") and "(2022-01-14,宜昌市)" in answer.answer
+
+
+@pytest.mark.parametrize("followup,doc,expected", [
+    ("那武汉呢?", WUHAN, "中心城区10分钟、新城区12分钟医疗急救圈"),
+    ("and Wuhan?", WUHAN, "中心城区10分钟、新城区12分钟医疗急救圈"),
+    ("what about Ezhou?", EZHOU, "急救站"),
+])
+def test_followup_moves_to_the_new_city(real_pipeline, followup, doc, expected):
+    history = [Turn("user", "What emergency-care radius did Yichang set?"), Turn("assistant", "According to …")]
+    answer = real_pipeline.ask(followup, history=history)
+    assert not answer.refused
+    assert answer.citations[0].doc_id == doc
+    assert expected in answer.answer
+    assert answer.retrieval_query != followup and "emergency-care radius" in answer.retrieval_query
+    _round_trips(real_pipeline, answer)
+
+
+@pytest.mark.parametrize("question,message", [
+    ("What is the population of Mars?", "Not found in the documents."),
+    ("黄石市打造的医疗急救圈是多少分钟?", "未在文档中找到相关内容。"),  # a city with no document
+    ("长沙地铁有几条线路?", "未在文档中找到相关内容。"),
+])
+def test_out_of_corpus_questions_are_refused(real_pipeline, question, message):
+    answer = real_pipeline.ask(question)
+    assert answer.refused and answer.answer == message and answer.citations == ()
+    assert answer.hits  # "see also"
+    assert "另见" in format_answer_text(answer) or "See also" in format_answer_text(answer)
+
+
+def _qa(args: list[str], settings: Settings, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_CORPUS_DIR": str(settings.corpus_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args], input=stdin, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_cli_ask_json_lines(real_settings, real_pipeline):
+    lines = [
+        "What emergency-care radius did Yichang set?",
+        json.dumps({"question": "那武汉呢?", "history": [
+            {"role": "user", "content": "What emergency-care radius did Yichang set?"},
+            {"role": "assistant", "content": "According to …"}]}, ensure_ascii=False),
+        json.dumps({"question": "   "}),
+    ]
+    result = _qa(["ask", "--json", "-"], real_settings, "\n".join(lines) + "\n")
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1, result.stderr  # one line failed
+    assert len(out) == 3
+    first, second, bad = out
+    assert list(first) == ["question", "answer", "refused", "citations", "hits"]
+    assert first["refused"] is False and first["citations"][0]["doc_id"] == YICHANG
+    assert list(first["citations"][0]) == ["n", "doc_id", "title", "start", "end", "quote"]
+    assert second["citations"][0]["doc_id"] == WUHAN
+    for obj in (first, second):
+        for c in obj["citations"]:
+            assert real_pipeline.document(c["doc_id"]).text[c["start"]:c["end"]] == c["quote"]
+        assert obj["hits"] and set(obj["hits"][0]) == {"doc_id", "title", "text", "start", "end", "score"}
+    assert bad["error"]["code"] == "invalid_input"
+
+
+def test_cli_ask_text(real_settings):
+    result = _qa(["ask", "宜昌打造多少分钟急救圈?"], real_settings)
+    assert result.returncode == 0, result.stderr
+    assert YICHANG_RADIUS in result.stdout and "来源:" in result.stdout and "[1]" in result.stdout
+    empty = _qa(["ask", " "], real_settings)
+    assert empty.returncode == 2 and "error: the question is empty" in empty.stderr
+
+
+# ---------------------------------------------------------------- every gold question, full corpus
+
+
+@pytest.fixture(scope="session")
+def full_pipeline(tmp_path_factory) -> Pipeline:
+    given = os.environ.get("QA_TEST_FULL_INDEX")
+    if given:
+        return Pipeline(Settings(corpus_dir=SAMPLE, index_dir=Path(given)))
+    index_dir = tmp_path_factory.mktemp("full") / "index"
+    pipeline = Pipeline(Settings(corpus_dir=SAMPLE, index_dir=index_dir))
+    pipeline.index(SAMPLE)
+    return pipeline
+
+
+@pytest.mark.parametrize("name", sorted(GOLD_SETS))
+def test_every_gold_answer_cites_exactly(full_pipeline, name):
+    path = GOLD_SETS[name]
+    if not path.exists():
+        pytest.skip(f"{path} is not available on this machine")
+    items = load_gold(path)
+    contained, false_refusals = 0, 0
+    answerable = [i for i in items if i.answerable]
+    for item in items:
+        answer = full_pipeline.ask(item.question)
+        if answer.refused:
+            assert answer.citations == () and answer.hits
+        else:
+            assert answer.citations, item.id
+        assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+        for cite in answer.citations:
+            doc = full_pipeline.document(cite.doc_id)
+            assert doc.text[cite.start:cite.end] == cite.quote, item.id
+            assert f"[{cite.n}]" in answer.answer
+        if item.answerable:
+            false_refusals += answer.refused
+            folded = fold_compact(answer.answer)
+            contained += (not answer.refused) and any(fold_compact(a) in folded for a in item.answers)
+    # The issue's floors: 80 % of answerable questions answered with a gold string,
+    # at most 5 % of them refused.
+    assert contained >= 0.8 * len(answerable), f"{name}: {contained}/{len(answerable)} contain a gold answer"
+    assert false_refusals <= 0.05 * len(answerable), f"{name}: {false_refusals} answerable questions refused"

@@ -1,0 +1,320 @@
+"""The answer engine on the tiny three-city corpus (hash embedder), and its pure parts."""
+
+import json
+
+import pytest
+
+from qa.answer import (
+    REFUSAL,
+    CorpusStats,
+    Evidence,
+    QueryTerms,
+    answer_lang,
+    answer_type_ok,
+    clean_question,
+    compose,
+    confidence,
+    coverage,
+    distinctness,
+    format_answer_text,
+    is_not_content,
+    leans_on_neighbour,
+    query_terms,
+    sentence_score,
+    split_clauses,
+    trim_span,
+)
+from qa.calibration import (
+    Calibration,
+    calibrate,
+    evaluate_threshold,
+    load_calibration,
+    pick_threshold,
+    refusal_threshold,
+    save_calibration,
+)
+from qa.embed import HashEmbedder
+from qa.errors import InputError
+from qa.pipeline import Pipeline
+from qa.types import Answer, Citation, Document, Hit, Turn, Chunk
+
+
+@pytest.fixture
+def pipe(fake_pipeline):
+    """The fake pipeline with a fixed threshold, so results do not depend on qa/calibration.json."""
+    settings = fake_pipeline.settings.model_copy(update={"refusal_threshold": 1.0})
+    return Pipeline(settings, embedder=HashEmbedder())
+
+
+# ---------------------------------------------------------------- end to end (hash embedder)
+
+
+def test_answer_quotes_the_right_city_with_exact_offsets(pipe):
+    answer = pipe.ask("宜昌打造多少分钟急救圈?")
+    assert not answer.refused
+    assert answer.lang == "zh"
+    assert [c.doc_id for c in answer.citations] == ["yichang.txt"]
+    cite = answer.citations[0]
+    assert cite.n == 1
+    assert pipe.document(cite.doc_id).text[cite.start:cite.end] == cite.quote
+    assert "县市“30分钟”急救圈" in cite.quote
+    assert answer.answer.startswith("根据《推进市域治理现代化》(2022-01-14,宜昌市):“")
+    assert answer.answer.endswith("”[1]")
+    assert set(answer.timings_ms) == {"retrieve", "select", "total"}
+    assert answer.retrieval_query == "宜昌打造多少分钟急救圈?"
+
+
+def test_every_citation_round_trips(pipe):
+    for question in ("鄂州建成了多少个红色网格驿站?", "武汉急救圈", "二级以上医疗机构建设什么实验室?", "人脸识别"):
+        answer = pipe.ask(question)
+        for cite in answer.citations:
+            assert pipe.document(cite.doc_id).text[cite.start:cite.end] == cite.quote
+        data = answer.to_json()
+        assert list(data) == ["question", "answer", "refused", "citations", "hits"]
+        for c in data["citations"]:
+            assert pipe.document(c["doc_id"]).text[c["start"]:c["end"]] == c["quote"]
+        json.dumps(data, ensure_ascii=False)  # serialisable
+
+
+def test_refusal_when_the_named_place_is_not_in_the_documents(pipe):
+    answer = pipe.ask("黄石打造多少分钟急救圈?")
+    assert answer.refused
+    assert answer.answer == REFUSAL["zh"] == "未在文档中找到相关内容。"
+    assert answer.citations == ()
+    assert answer.hits, "the closest passages are still offered"
+    text = format_answer_text(answer)
+    assert text.startswith("未在文档中找到相关内容。") and "另见" in text
+
+
+def test_refusal_in_english_and_for_an_unknown_language(pipe):
+    answer = pipe.ask("What is the weather like on Mars?")
+    assert answer.refused and answer.answer == "Not found in the documents." and answer.lang == "en"
+    assert "See also" in format_answer_text(answer)
+    arabic = pipe.ask("ما هي عاصمة مصر؟")
+    assert arabic.refused and arabic.citations == ()
+
+
+def test_followup_retrieves_the_new_city(pipe):
+    history = [Turn("user", "宜昌打造多少分钟急救圈?"), Turn("assistant", "根据……")]
+    answer = pipe.ask("那武汉呢?", history=history)
+    assert answer.retrieval_query == "武汉打造多少分钟急救圈?"
+    assert not answer.refused
+    assert {c.doc_id for c in answer.citations} == {"wuhan.txt"}
+    assert "12分钟" in answer.answer
+    # the history does not leak into a question of its own
+    fresh = pipe.ask("鄂州建成了多少个红色网格驿站?", history=history)
+    assert fresh.retrieval_query == "鄂州建成了多少个红色网格驿站?"
+    assert {c.doc_id for c in fresh.citations} == {"ezhou.txt"}
+
+
+def test_k_limits_the_hits_but_not_the_evidence(pipe):
+    one = pipe.ask("宜昌打造多少分钟急救圈?", k=1)
+    five = pipe.ask("宜昌打造多少分钟急救圈?", k=5)
+    assert len(one.hits) == 1 and len(five.hits) > 1
+    assert one.citations == five.citations
+
+
+def test_bm25_mode_still_scores_sentences(pipe):
+    settings = pipe.settings.model_copy(update={"mode": "bm25"})
+    answer = Pipeline(settings, embedder=HashEmbedder()).ask("鄂州建成了多少个红色网格驿站?")
+    assert not answer.refused and "136" in answer.answer
+
+
+def test_threshold_setting_overrides_the_calibration(fake_pipeline):
+    strict = fake_pipeline.settings.model_copy(update={"refusal_threshold": 1e9})
+    answer = Pipeline(strict, embedder=HashEmbedder()).ask("宜昌打造多少分钟急救圈?")
+    assert answer.refused and answer.hits
+
+
+@pytest.mark.parametrize("question,match", [
+    ("", "empty"),
+    ("   \n\t ", "empty"),
+    ("\x00\x07\x1b", "empty"),
+    ("😀😀😀", "no words"),
+    ("？！…", "no words"),
+    ("问" * 2001, "2001 characters"),
+])
+def test_bad_input_is_a_clear_error(pipe, question, match):
+    with pytest.raises(InputError, match=match):
+        pipe.ask(question)
+
+
+def test_bad_k(pipe):
+    with pytest.raises(InputError, match="at least 1"):
+        pipe.ask("宜昌急救圈", k=0)
+
+
+def test_long_question_within_a_raised_limit(pipe):
+    settings = pipe.settings.model_copy(update={"max_question_chars": 5000})
+    answer = Pipeline(settings, embedder=HashEmbedder()).ask("宜昌打造多少分钟急救圈?" + "请详细说明。" * 500)
+    assert len(answer.question) > 2000 and len(answer.retrieval_query) == 2000
+    assert answer.refused or answer.citations
+
+
+def test_control_characters_are_stripped(pipe):
+    answer = pipe.ask("宜昌\x00打造多少分钟\x1b急救圈?\u200b")
+    assert answer.question == "宜昌 打造多少分钟 急救圈?"
+    assert not answer.refused
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_clean_question_limits():
+    assert clean_question("a" * 10, max_chars=10) == "a" * 10
+    with pytest.raises(InputError, match="11 characters long; the limit is 10"):
+        clean_question("a" * 11, max_chars=10)
+    with pytest.raises(InputError, match="must be text"):
+        clean_question(None)
+
+
+def test_answer_lang():
+    assert answer_lang("宜昌打造多少分钟急救圈?") == "zh"
+    assert answer_lang("What emergency-care radius did Yichang set?") == "en"
+    # 6 Chinese characters < 2 × 8 English words: an English question quoting a term
+    assert answer_lang("How many projects (州定民生实事) are set for this year?") == "en"
+    assert answer_lang("宜昌P2实验室建在哪里?") == "zh"
+
+
+def test_idf_and_query_terms():
+    stats = CorpusStats({"急救": 1, "分钟": 3, "打造": 3}, 4)
+    # log(1 + (4 - 1 + .5) / (1 + .5)) and log(1 + (4 - 3 + .5) / (3 + .5))
+    assert stats.idf("急救") == pytest.approx(1.2039728, rel=1e-6)
+    assert stats.idf("分钟") == pytest.approx(0.3566749, rel=1e-6)
+    terms = query_terms("宜昌打造多少分钟急救圈?", stats)
+    assert terms.groups == (("打造",), ("分钟",), ("急救",))  # no place, no question word
+    assert terms.regions == frozenset({"宜昌市"})
+    english = query_terms("How many ambulances did Ezhou add?", CorpusStats({"救护车": 2}, 10))
+    assert ("救护车",) in english.groups and english.regions == frozenset({"鄂州市"})
+    # a hyphenated compound is one group
+    compound = query_terms("emergency-care", CorpusStats({"急救": 1, "应急": 5, "照护": 1}, 10))
+    assert len(compound.groups) == 1 and {"急救", "应急"} <= set(compound.groups[0])
+
+
+def test_coverage_hand_computed():
+    terms = QueryTerms((("急救",), ("分钟",), ("红色网格",)), (3.0, 1.0, 2.0), frozenset())
+    assert coverage(terms, "打造10分钟急救圈") == pytest.approx(4 / 6)
+    # half credit for a long term whose bigrams occur: 红色 + 网格 of 红色/色网/网格
+    assert coverage(terms, "红色的网格") == pytest.approx(2 * 0.5 * 2 / 3 / 6)
+    assert coverage(QueryTerms((), (), frozenset()), "anything") == 0.0
+
+
+def test_sentence_helpers():
+    assert sentence_score(0.8, 1.0, 2, False) == pytest.approx(0.8 + 0.03 - 0.004)
+    assert is_not_content("问:下一步宜昌市如何提高救治能力?")
+    assert is_not_content("三峡日报全媒记者 陈曦")
+    assert not is_not_content("宜昌打造急救圈。")
+    assert leans_on_neighbour("同时,整合医药服务信息。") == "previous"
+    assert leans_on_neighbour("基本思路是:") == "next"
+    assert leans_on_neighbour("一是加快建设。") == "next"
+    assert leans_on_neighbour("宜昌市打造中心城区“10分钟”急救圈,县市“30分钟”急救圈。") is None
+    assert split_clauses("甲,乙;丙") == [(0, 2), (2, 4), (4, 5)]
+
+
+def test_trim_keeps_offsets_original():
+    text = "序。一是加强领导,二是完善制度,三是打造急救圈,四是强化保障。"
+    terms = QueryTerms((("急救",),), (1.0,), frozenset())
+    start, end = trim_span(text, 2, len(text), terms, limit=12)
+    assert text[start:end] == "三是打造急救圈,"
+    assert trim_span(text, 2, 10, terms, limit=12) == (2, 10)  # short enough already
+
+
+def test_answer_type_ok():
+    assert not answer_type_ok("花湖机场哪一年投入运营?", "建设花湖机场货运枢纽")
+    assert answer_type_ok("In which year was it confirmed?", "2019年获批")
+    assert not answer_type_ok("该省计划新开工建设多少公里高速公路?", "给予激励资金50万元")
+    assert answer_type_ok("该省计划新开工建设多少公里高速公路?", "新开工高速公路1000多公里")
+    assert not answer_type_ok("共造成多少人死亡?", "死亡x人")  # a placeholder is not a number
+    assert answer_type_ok("本州是哪几家中烟公司的原料基地?", "湖南中烟、广东中烟")  # "which", not "how many"
+
+
+def test_distinctness_and_confidence_hand_computed():
+    # values 1, 0, 0, 0: mean .25, std √(3/16) → (1 - .25) / .4330 = 1.7321
+    assert distinctness([1.0, 0.0, 0.0, 0.0]) == pytest.approx(1.7320508)
+    assert distinctness([0.5, 0.5]) == 0.0
+    assert confidence(Evidence(1.5, 0.5, 0.25, True)) == pytest.approx(2.25)
+    assert confidence(Evidence(1.5, 0.5, 0.25, False)) == 0.0  # wrong place
+    assert confidence(Evidence(1.5, 0.5, 0.25, True, type_ok=False)) == 0.0
+    assert confidence(Evidence(9.0, 0.0, 0.0, True)) == 0.0  # no question term anywhere near
+
+
+def _doc(doc_id="y.txt", region="宜昌市"):
+    return Document(doc_id, "宜昌打造急救圈。武汉也是。", "宜昌答卷", "2022-01-14", None, region, (), "h")
+
+
+def test_compose_frames_by_language():
+    docs = {"y.txt": _doc(), "w.txt": _doc("w.txt", "武汉市")}
+    cites = [Citation(1, "y.txt", "宜昌答卷", 0, 8, "宜昌打造急救圈。"), Citation(2, "w.txt", "宜昌答卷", 8, 13, "武汉也是。")]
+    assert compose(cites[:1], docs, "zh") == "根据《宜昌答卷》(2022-01-14,宜昌市):“宜昌打造急救圈。”[1]"
+    assert compose(cites, docs, "zh") == (
+        "根据《宜昌答卷》(2022-01-14,宜昌市):“宜昌打造急救圈。”[1];"
+        "另据《宜昌答卷》(2022-01-14,武汉市):“武汉也是。”[2]"
+    )
+    assert compose(cites, docs, "en") == (
+        "According to 宜昌答卷 (Yichang, 2022-01-14): “宜昌打造急救圈。” [1] "
+        "Also, according to 宜昌答卷 (Wuhan, 2022-01-14): “武汉也是。” [2]"
+    )
+
+
+def test_format_answer_text_lists_sources():
+    cite = Citation(1, "y.txt", "宜昌答卷", 0, 8, "宜昌打造\n急救圈。", date="2022-01-14", region="宜昌市")
+    answer = Answer("q", "根据…[1]", False, (cite,), (), "zh", "q")
+    assert format_answer_text(answer).splitlines() == [
+        "根据…[1]", "", "来源:", "  [1] 宜昌答卷 (2022-01-14, 宜昌市)  y.txt:0-8", "      “宜昌打造 急救圈。”",
+    ]
+    chunk = Chunk("y.txt", 0, 8, "宜昌打造急救圈。", "宜昌答卷", "", "")
+    refusal = Answer("q", REFUSAL["en"], True, (), (Hit(chunk, 0.5, "宜昌答卷", "2022-01-14", region="宜昌市"),), "en", "q")
+    assert format_answer_text(refusal).splitlines() == [
+        "Not found in the documents.", "", "See also (closest passages):",
+        "  - 宜昌答卷 (2022-01-14, 宜昌市)", "    宜昌打造急救圈。",
+    ]
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def test_pick_threshold_separable():
+    pairs = [(0.1, False), (0.2, False), (0.7, True), (0.9, True)]
+    # zero errors anywhere in (0.2, 0.7): the middle of that widest gap
+    assert pick_threshold(pairs) == pytest.approx(0.45)
+
+
+def test_pick_threshold_weighs_classes_and_caps_false_refusals():
+    # answerable: .3 .6 .8 .9 ; unanswerable: .2 .5
+    pairs = [(0.2, False), (0.3, True), (0.5, False), (0.6, True), (0.8, True), (0.9, True)]
+    # t=.55 costs 1/4 (FR) + 0 = .25 but refuses 25 % > 5 %; t=.25 costs 0 + 1/2 = .5 and
+    # refuses nothing answerable: the cap decides
+    assert pick_threshold(pairs) == pytest.approx(0.25)
+    assert pick_threshold(pairs, max_false_refusal=0.3) == pytest.approx(0.55)
+
+
+def test_pick_threshold_edges():
+    assert pick_threshold([(0.5, True), (0.7, True)]) == pytest.approx(0.49)  # refuse nothing
+    with pytest.raises(ValueError):
+        pick_threshold([])
+
+
+def test_evaluate_and_calibrate_per_language():
+    report = evaluate_threshold([(0.1, False), (0.5, True), (0.3, True), (0.6, False)], 0.4)
+    assert (report.false_refusals, report.missed, report.refusal_rate, report.false_refusal_rate) == (1, 1, 0.5, 0.5)
+    cal = calibrate({"zh": [(0.1, False), (0.9, True)], "en": [(0.8, True)]}, source="t")
+    assert cal.thresholds["zh"] == pytest.approx(0.5)
+    # en has no unanswerable question: it falls back to the pooled threshold
+    assert cal.thresholds["en"] == pick_threshold([(0.1, False), (0.9, True), (0.8, True)])
+    assert cal.reports["zh"] == {"answerable": 1, "unanswerable": 1, "false_refusals": 0, "missed": 0}
+
+
+def test_calibration_file_round_trip_and_override(tmp_path):
+    path = tmp_path / "calibration.json"
+    save_calibration(Calibration({"zh": 1.5, "en": 2.5}, source="gold.jsonl"), path)
+    loaded = load_calibration(path)
+    assert loaded.thresholds == {"zh": 1.5, "en": 2.5} and loaded.source == "gold.jsonl"
+    assert load_calibration(tmp_path / "missing.json") is None
+
+
+def test_shipped_calibration_is_used_unless_overridden(fake_pipeline):
+    shipped = load_calibration()
+    assert shipped is not None, "qa/calibration.json is part of the package (qa calibrate writes it)"
+    assert refusal_threshold("zh") == shipped.thresholds["zh"]
+    override = fake_pipeline.settings.model_copy(update={"refusal_threshold": 0.25})
+    assert refusal_threshold("zh", override) == 0.25 and refusal_threshold("en", override) == 0.25
