@@ -1,0 +1,80 @@
+"""`qa bench --quick` smoke run on a tiny corpus (report written; no timing assertions)."""
+
+import json
+
+import numpy as np
+
+from qa.cli import main
+from qa.eval.bench import BenchPlan, recommend, synthetic_vectors
+
+
+def test_bench_quick_writes_report(tmp_path, monkeypatch, tiny_corpus, capsys):
+    monkeypatch.setenv("QA_EMBEDDER", "hash")
+    monkeypatch.setenv("QA_CORPUS_DIR", str(tiny_corpus))
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "unused-index"))
+    monkeypatch.setenv("QA_CHUNK_SIZE", "60")
+    monkeypatch.setenv("QA_CHUNK_OVERLAP", "10")
+    report = tmp_path / "bench"
+    assert main(["bench", "--quick", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "## Index build" in out and "## Scale" in out
+    result = json.loads((report / "bench.json").read_text(encoding="utf-8"))
+    assert (report / "bench.md").read_text(encoding="utf-8").startswith("# qa bench")
+    build = result["build"]
+    assert build["documents"] == 3 and build["embedded_texts"] == build["chunks"] + build["sentences"]
+    assert set(build["stages_s"]) >= {"load", "clean", "metadata", "chunk", "embed", "tokenize", "index", "write"}
+    assert result["reindex"]["nothing_embedded"] is True
+    assert result["reindex"]["cli_exit_codes"] == [0, 0]
+    latency = result["queries"]["latency_ms"]
+    assert {"search:dense", "search:bm25", "search:hybrid", "search:peer"} <= set(latency)
+    http = result["http"]
+    assert "skipped" not in http, http
+    assert all(row["errors"] == 0 for row in http["sequential_ms"].values())
+    rows = result["scale"]["sizes"]["2000"]
+    assert [r["kind"] for r in rows] == ["data", "flat", "hnsw", "ivf"]
+    assert all("error" not in r and r["peak_rss_mb"] > 0 for r in rows)
+    assert rows[1]["runs"][0]["recall@10"] == 1.0
+    assert all(0.0 <= run["recall@10"] <= 1.0 for r in rows[2:] for run in r["runs"])
+    # efSearch 256 on 2,000 clustered vectors searches nearly exhaustively
+    assert rows[2]["runs"][-1]["recall@10"] >= 0.99
+    assert not (tmp_path / "unused-index").exists()  # the bench never touches the configured index
+
+
+def test_synthetic_vectors_are_clustered_and_seeded():
+    v = synthetic_vectors(2000, 384, seed=3, clusters=20)
+    assert v.dtype == np.float32 and v.shape == (2000, 384)
+    assert np.array_equal(v, synthetic_vectors(2000, 384, seed=3, clusters=20))
+    # the nearest neighbour is far closer than a random pair: structure for ANN to find
+    sims = v[:50] @ v.T
+    np.fill_diagonal(sims[:, :50], -1)
+    assert sims.max(axis=1).mean() > 0.4 > abs(float((v[:50] @ v[1000:1050].T).mean())) + 0.2
+
+
+def test_recommend_reads_the_figures():
+    sizes = {"1000": [
+        {"kind": "flat", "runs": [{"setting": "exact", "p50": 2.0, "recall@10": 1.0}]},
+        {"kind": "hnsw", "runs": [{"setting": "efSearch=16", "p50": 0.2, "recall@10": 0.9},
+                                  {"setting": "efSearch=32", "p50": 0.4, "recall@10": 0.97}]},
+        {"kind": "ivf", "runs": [{"setting": "nprobe=1", "p50": 0.1, "recall@10": 0.5}]},
+    ]}
+    lines = recommend(sizes)
+    assert lines[0] == ("1,000 vectors: hnsw reaches recall@10 0.970 at efSearch=32 with p50 0.40 ms "
+                        "(5.0× faster than flat 2.0 ms)")
+    assert lines[1] == "1,000 vectors: ivf stays below recall@10 0.95 (best 0.5 at nprobe=1)"
+
+
+def test_quick_plan_is_small():
+    quick, full = BenchPlan.for_run(True), BenchPlan.for_run(False)
+    assert max(quick.scale_sizes) < 10_000 and full.scale_sizes == (100_000, 1_000_000)
+    assert full.scale_queries >= 200 and quick.scale_queries >= 200
+
+
+def test_bench_scale_part_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QA_EMBEDDER", "hash")
+    monkeypatch.setenv("QA_CORPUS_DIR", str(tmp_path / "no-corpus-needed"))
+    report = tmp_path / "bench"
+    assert main(["bench", "--quick", "--part", "scale", "--report", str(report)]) == 0
+    result = json.loads((report / "bench.json").read_text(encoding="utf-8"))
+    assert result["part"] == "scale" and "build" not in result and "queries" not in result
+    assert [r["kind"] for r in result["scale"]["sizes"]["2000"]] == ["data", "flat", "hnsw", "ivf"]
+    assert "## Index build" not in capsys.readouterr().out
