@@ -126,15 +126,8 @@ def test_cli_ask_text(real_settings):
 # ---------------------------------------------------------------- every gold question, full corpus
 
 
-@pytest.fixture(scope="session")
-def full_pipeline(tmp_path_factory) -> Pipeline:
-    given = os.environ.get("QA_TEST_FULL_INDEX")
-    if given:
-        return Pipeline(Settings(corpus_dir=SAMPLE, index_dir=Path(given)))
-    index_dir = tmp_path_factory.mktemp("full") / "index"
-    pipeline = Pipeline(Settings(corpus_dir=SAMPLE, index_dir=index_dir))
-    pipeline.index(SAMPLE)
-    return pipeline
+# full_pipeline: the session fixture of tests/conftest.py (one full build per run,
+# or QA_TEST_FULL_INDEX).
 
 
 @pytest.mark.parametrize("name", sorted(GOLD_SETS))
