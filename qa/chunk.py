@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -105,62 +106,50 @@ def _locate(pieces: list[str], text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _sections(doc: Document, cleaned: CleanText) -> Iterator[tuple[int, str, str, str]]:
+    """``(cleaned start, cleaned section text, heading, context line)`` per section.
+
+    Section boundaries are original offsets; this finds the cleaned offsets they map to.
+    """
+    bounds = [(s.heading, s.start, s.end) for s in doc.sections] or [(doc.title, 0, len(doc.text))]
+    for heading, o_start, o_end in bounds:
+        c_start, c_end = _cleaned_index(cleaned, o_start), _cleaned_index(cleaned, o_end)
+        yield c_start, cleaned.text[c_start:c_end], heading, context_line(doc, heading)
+
+
+def _spans(doc: Document, cleaned: CleanText, split: Callable[[str], list[tuple[int, int]]]):
+    """Split every section with ``split`` and map each piece back to original offsets.
+
+    Yields ``(start, end, heading, search_text)``: the original span and the folded
+    context + cleaned piece that embeddings and BM25 read.
+    """
+    for c_start, part, heading, context in _sections(doc, cleaned):
+        if not part.strip():
+            continue
+        for s, e in split(part):
+            start, end = cleaned.to_original(c_start + s, c_start + e)
+            yield start, end, heading, fold(f"{context}\n{part[s:e]}")
+
+
 def chunk_document(
     doc: Document, settings: ChunkSettings = ChunkSettings(), cleaned: CleanText | None = None
 ) -> list[Chunk]:
     """Split one document into chunks whose ``text`` is ``doc.text[start:end]``."""
     cleaned = cleaned or clean(doc.text)
     splitter = _splitter(settings)
-    # Section boundaries are in original offsets; find the cleaned offsets they map to.
-    sections = doc.sections or ()
-    bounds = [(s.heading, s.start, s.end) for s in sections] or [(doc.title, 0, len(doc.text))]
-    chunks: list[Chunk] = []
-    for heading, o_start, o_end in bounds:
-        c_start = _cleaned_index(cleaned, o_start)
-        c_end = _cleaned_index(cleaned, o_end)
-        part = cleaned.text[c_start:c_end]
-        if not part.strip():
-            continue
-        context = context_line(doc, heading)
-        for s, e in _locate(splitter.split_text(part), part):
-            start, end = cleaned.to_original(c_start + s, c_start + e)
-            body = cleaned.text[c_start + s : c_start + e]
-            chunks.append(
-                Chunk(
-                    doc_id=doc.doc_id,
-                    start=start,
-                    end=end,
-                    text=doc.text[start:end],
-                    section=heading,
-                    context=context,
-                    search_text=fold(f"{context}\n{body}"),
-                )
-            )
-    return chunks
+    return [
+        Chunk(doc.doc_id, start, end, doc.text[start:end], heading, context_line(doc, heading), search)
+        for start, end, heading, search in _spans(doc, cleaned, lambda part: _locate(splitter.split_text(part), part))
+    ]
 
 
 def document_sentences(doc: Document, cleaned: CleanText | None = None) -> list[Sentence]:
     """Every sentence of ``doc``, each with the same context line as its chunks."""
     cleaned = cleaned or clean(doc.text)
-    bounds = [(s.heading, s.start, s.end) for s in doc.sections] or [(doc.title, 0, len(doc.text))]
-    out: list[Sentence] = []
-    for heading, o_start, o_end in bounds:
-        c_start, c_end = _cleaned_index(cleaned, o_start), _cleaned_index(cleaned, o_end)
-        part = cleaned.text[c_start:c_end]
-        context = context_line(doc, heading)
-        for s, e in sentence_spans(part):
-            start, end = cleaned.to_original(c_start + s, c_start + e)
-            body = part[s:e]
-            out.append(
-                Sentence(
-                    doc_id=doc.doc_id,
-                    start=start,
-                    end=end,
-                    text=doc.text[start:end],
-                    search_text=fold(f"{context}\n{body}"),
-                )
-            )
-    return out
+    return [
+        Sentence(doc.doc_id, start, end, doc.text[start:end], search)
+        for start, end, _heading, search in _spans(doc, cleaned, sentence_spans)
+    ]
 
 
 def _cleaned_index(cleaned: CleanText, original_offset: int) -> int:
