@@ -361,6 +361,10 @@ class Evidence:
     window_coverage: float  # … in it and WINDOW sentences either side, in [0, 1]
     place_ok: bool  # every place the question names is the document's or is named nearby
     type_ok: bool = True  # the quotes hold the kind of answer asked for (see answer_type_ok)
+    years_ok: bool = True  # every year the question names is near the evidence (see years_ok)
+
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
 def answer_type_ok(question: str, evidence_text: str) -> bool:
@@ -383,6 +387,20 @@ def answer_type_ok(question: str, evidence_text: str) -> bool:
     return True
 
 
+def years_ok(question: str, window_text: str) -> bool:
+    """Every year the question names occurs near the evidence.
+
+    A year is a constraint: a passage about targets for 2022 does not say what is to be
+    reached "by 2025". "Near" is the best sentence and its neighbours, because reports
+    often name the year once for a whole paragraph (the caller passes the paragraph too).
+
+    >>> years_ok("What share by 2025?", "到2022年不低于5%"), years_ok("2022年占比?", "到2022年不低于5%")
+    (False, True)
+    """
+    folded = fold(window_text)
+    return all(year in folded for year in _YEAR.findall(fold(question)))
+
+
 def distinctness(similarities: Sequence[float]) -> float:
     """z-score of the best similarity among the candidates': a sentence that really
     answers stands out from its neighbours; a near miss is one of many alike.
@@ -400,8 +418,8 @@ def confidence(e: Evidence) -> float:
     """One number for "the documents answer this", compared with the calibrated threshold.
 
     Zero when the question names a place that the evidence is not about (the corpus
-    often says the same thing of another city), when the quotes lack the kind of
-    answer asked for, or when not one of the question's terms occurs near the best
+    often says the same thing of another city) or a year it does not mention, when
+    the quotes lack the kind of answer asked for, or when not one of the question's terms occurs near the best
     sentence; otherwise distinctness plus the two coverages, each of which favours
     real answers on the gold sets.
 
@@ -410,7 +428,7 @@ def confidence(e: Evidence) -> float:
     >>> confidence(Evidence(3.0, 0.0, 0.0, True))
     0.0
     """
-    if not (e.place_ok and e.type_ok) or e.window_coverage <= 0:
+    if not (e.place_ok and e.type_ok and e.years_ok) or e.window_coverage <= 0:
         return 0.0
     return e.distinctness + e.coverage + e.window_coverage
 
@@ -566,6 +584,13 @@ def select(retriever, retrieval, terms: QueryTerms, query_vector: np.ndarray, qu
     return Selection(tuple(candidates), tuple(merged), evidence)
 
 
+def _paragraph(doc: Document, sentence: Sentence) -> str:
+    """The line of the original text that holds ``sentence`` (a paragraph, in these files)."""
+    start = doc.text.rfind("\n", 0, sentence.start) + 1
+    end = doc.text.find("\n", sentence.end)
+    return doc.text[start : end if end >= 0 else len(doc.text)]
+
+
 def evidence_features(
     candidates: Sequence[Candidate], terms: QueryTerms, sentences: _Sentences, question: str, quoted: str
 ) -> Evidence:
@@ -587,6 +612,7 @@ def evidence_features(
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted),
+        years_ok=years_ok(question, window + _paragraph(doc, data.sentences[best.position])),
     )
 
 

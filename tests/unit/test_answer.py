@@ -318,3 +318,14 @@ def test_shipped_calibration_is_used_unless_overridden(fake_pipeline):
     assert refusal_threshold("zh") == shipped.thresholds["zh"]
     override = fake_pipeline.settings.model_copy(update={"refusal_threshold": 0.25})
     assert refusal_threshold("zh", override) == 0.25 and refusal_threshold("en", override) == 0.25
+
+
+def test_a_year_in_the_question_must_be_near_the_evidence():
+    from qa.answer import years_ok
+
+    assert years_ok("到2025年每个县市的ICU床位占比是多少?", "到2022年每个县市重症监护病房床位占比不低于2-5%") is False
+    assert years_ok("2021年全州烟农户均收入是多少?", "2021年,全州烟叶生产……户均收入12.97万元") is True
+    assert years_ok("What share by 2025?", "到2025年建成两中心") is True
+    assert years_ok("宜昌打造多少分钟急救圈?", "打造中心城区“10分钟”急救圈") is True  # no year asked
+    # traditional evidence, simplified question: compared after folding
+    assert years_ok("2021年發現多少問題?", "2021年,我們就在高速公路上發現了2400多個質量問題") is True
