@@ -104,7 +104,17 @@ def answer_table(summary: dict) -> str | None:
     row = [answers["containment"], *[answers["containment_lang"][lang] for lang in langs], ref["precision"],
            ref["recall"], ref["false_refusal_rate"], f"{ref['correct_refusals']} of {ref['unanswerable']}",
            f"{ref['refused'] - ref['correct_refusals']} of {ref['answerable']}"]
-    return md_table(header, [row])
+    table = md_table(header, [row])
+    per_lang = answers.get("refusal_lang") or {}
+    if per_lang:
+        rows = []
+        for lang, r in per_lang.items():
+            rows.append([lang, answers["containment_lang"].get(lang, "–"),
+                         f"{r['correct_refusals']} of {r['unanswerable']}",
+                         f"{r['refused'] - r['correct_refusals']} of {r['answerable']}", r["false_refusal_rate"]])
+        table += "\n\n" + md_table(["language", "answer containment", "unanswerable refused",
+                                     "answerable refused", "false-refusal rate"], rows)
+    return table
 
 
 def latency_table(summary: dict) -> str:

@@ -291,10 +291,21 @@ def summarize(run: EvalRun) -> dict:
                 lang: round(containment_rate(v) or 0.0, 4) for lang, v in sorted(by_lang_ans.items())
             },
             "refusal": ref.to_json(),
+            "refusal_lang": {
+                lang: refusal_scores([a.refused for a in group], [a.answerable for a in group]).to_json()
+                for lang, group in sorted(_group_by(run.answers, lambda a: lang_of[a.id]).items())
+            },
         }
     if run.k not in KS:
         out["note_k"] = f"hit@{run.k} is the configured k"
     return out
+
+
+def _group_by(rows, key) -> dict:
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return groups
 
 
 def _per_item(run: EvalRun) -> list[dict]:
