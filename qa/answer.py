@@ -41,6 +41,7 @@ from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
 from qa.index.lexical import tokenize
+from qa.retrieve import validate_k
 from qa.types import Answer, Citation, Document, Filters, Hit, Sentence, Turn
 
 REFUSAL = {"zh": "未在文档中找到相关内容。", "en": "Not found in the documents."}
@@ -721,8 +722,7 @@ def assess(
     settings = settings or Settings()
     t0 = time.perf_counter()
     question = clean_question(question, settings.max_question_chars)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise InputError(f"k must be a whole number of at least 1, got {k!r}", hint="pass -k 1 or more")
+    validate_k(k)
     lang = answer_lang(question)
     turns = [Turn(t.role, " ".join(_CONTROL.sub(" ", t.content).split()))
              for t in history if isinstance(getattr(t, "content", None), str)]

@@ -54,7 +54,7 @@ from qa.api_models import (
     WriteResponse,
 )
 from qa.embed import Embedder, Kind, get_embedder
-from qa.errors import InputError, NotFoundError, PermissionDenied, QAError
+from qa.errors import Conflict, InputError, NotFoundError, PermissionDenied, QAError, Unauthorized
 from qa.ingest import SUPPORTED_SUFFIXES
 from qa.pipeline import Pipeline, safe_filename
 from qa.settings import Settings
@@ -67,20 +67,6 @@ MODEL_ID = "qa-gov"
 MAX_JSON_BYTES = 1 << 20
 # Multipart framing around the file (boundaries, part headers) on top of max_upload_mb.
 MULTIPART_SLACK = 64 << 10
-
-
-class Unauthorized(QAError):
-    """A write came without the API key, or with a wrong one."""
-
-    code = "unauthorized"
-    http_status = 401
-
-
-class Conflict(QAError):
-    """The upload would overwrite an indexed document without ``replace=true``."""
-
-    code = "conflict"
-    http_status = 409
 
 
 class TooLarge(StarletteHTTPException):

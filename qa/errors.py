@@ -75,3 +75,17 @@ class PermissionDenied(QAError):
 
     code = "forbidden"
     http_status = 403
+
+
+class Unauthorized(QAError):
+    """A write came without the API key, or with a wrong one."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Conflict(QAError):
+    """The upload would overwrite an indexed document without ``replace=true``."""
+
+    code = "conflict"
+    http_status = 409

@@ -43,6 +43,13 @@ class QueryPlan:
     lexical_weight: float
 
 
+def validate_k(k: object) -> int:
+    """``k`` as passed by a caller: a whole number of at least 1."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InputError(f"k must be a whole number of at least 1, got {k!r}", hint="pass -k 1 or more")
+    return k
+
+
 def validate_query(query: str, k: int, mode: str, max_chars: int = 2000) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="type a question, e.g. 宜昌打造多少分钟急救圈?")
@@ -51,8 +58,7 @@ def validate_query(query: str, k: int, mode: str, max_chars: int = 2000) -> str:
             f"the question is {len(query)} characters long; the limit is {max_chars}",
             hint="shorten it to the essential question",
         )
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise InputError(f"k must be a whole number of at least 1, got {k!r}", hint="pass -k 1 or more")
+    validate_k(k)
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}", hint=f"choose one of: {', '.join(MODES)}")
     return query.strip()
