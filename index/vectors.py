@@ -65,6 +65,23 @@ class FaissStore:
         scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
         return scores, ids
 
+    def stored_vectors(self) -> np.ndarray | None:
+        """The vectors this store keeps (flat and HNSW stores), as a read-only array
+        that shares the store's memory; None for IVF or an empty store.
+
+        The array keeps the index alive, so it stays valid however long it is held.
+
+        >>> store = build_vector_store("flat", np.eye(2, dtype=np.float32))
+        >>> store.stored_vectors().tolist(), store.stored_vectors().flags.writeable
+        ([[1.0, 0.0], [0.0, 1.0]], False)
+        """
+        inner = faiss.downcast_index(self.index.storage) if self.kind == "hnsw" else faiss.downcast_index(self.index)
+        if not isinstance(inner, faiss.IndexFlat) or self.ntotal == 0:
+            return None
+        n, d = self.ntotal, int(inner.d)
+        address = faiss.rev_swig_ptr(inner.get_xb(), n * d).__array_interface__["data"][0]
+        return np.asarray(_Borrowed(self.index, address, (n, d)))
+
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
 
@@ -73,6 +90,15 @@ class FaissStore:
         index = faiss.read_index(str(path))
         _tune(index, kind)
         return cls(index, kind)
+
+
+class _Borrowed:
+    """A read-only float32 buffer inside a FAISS index, holding the index alive
+    (numpy keeps this object as the array's base)."""
+
+    def __init__(self, index: faiss.Index, address: int, shape: tuple[int, int]):
+        self.index = index
+        self.__array_interface__ = {"version": 3, "shape": shape, "typestr": "<f4", "data": (address, True)}
 
 
 def _search_params(kind: str, selector, index):

@@ -23,11 +23,9 @@ import re
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
 
-import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -53,10 +51,10 @@ from qa.api_models import (
     RetrieveResponse,
     WriteResponse,
 )
-from qa.embed import Embedder, Kind, get_embedder
 from qa.errors import Conflict, InputError, NotFoundError, PermissionDenied, QAError, Unauthorized
 from qa.ingest import SUPPORTED_SUFFIXES
 from qa.pipeline import Pipeline, safe_filename
+from qa.serving import Writer, serving_pipeline
 from qa.settings import Settings
 from qa.types import Answer, Document, Turn
 
@@ -116,159 +114,6 @@ def answer_pieces(text: str) -> list[str]:
     ['宜昌打造10分钟急救圈[1]。', '武汉为12分钟。[2] ', 'Done.']
     """
     return [m.group(0) for m in _PIECE.finditer(text) if m.group(0)]
-
-
-# ---------------------------------------------------------------- serving embedder
-
-
-class _QueryRequest:
-    """Query texts waiting for the model, and (once embedded) their vectors."""
-
-    __slots__ = ("texts", "vectors", "error", "done")
-
-    def __init__(self, texts: list[str]):
-        self.texts = texts
-        self.vectors: np.ndarray | None = None
-        self.error: BaseException | None = None
-        self.done = False
-
-
-class ServingEmbedder:
-    """The model wrapped for a server that answers queries while it indexes uploads.
-
-    * Queries that arrive while the model is busy are embedded together in one call
-      when it frees up (one batched call costs less than the same calls one by one,
-      and gives the same vectors), so concurrent readers share the model's time.
-    * Queries and an upload's passages take turns: passages are embedded in small
-      batches and, when queries are waiting, each batch is followed by one batch of
-      all the waiting queries. A read waits for at most one small passage batch
-      (instead of a whole document), and a busy server still finishes its uploads.
-    * An optional LRU cache of query vectors (``cache_size`` entries; 0 disables it):
-      repeated questions skip the model. Benchmarks report figures without it too.
-
-    >>> from qa.embed import HashEmbedder
-    >>> e = ServingEmbedder(HashEmbedder(), cache_size=2)
-    >>> bool((e.embed(["宜昌"], "query") == e.embed(["宜昌"], "query")).all()), e.cache_hits
-    (True, 1)
-    """
-
-    def __init__(self, inner: Embedder, cache_size: int = 0, passage_batch: int = 2, max_query_batch: int = 16):
-        self.inner = inner
-        self.name = inner.name
-        self.dim = inner.dim
-        self.cache_size = cache_size
-        self.passage_batch = max(1, passage_batch)
-        self.max_query_batch = max(1, max_query_batch)
-        self.cache_hits = 0
-        self.model_calls = 0
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._turn = threading.Condition()
-        self._busy = False  # someone is inside the model
-        self._queued: list[_QueryRequest] = []
-        self._passages_waiting = 0
-        self._last_kind: str = "passage"  # what used the model last: the other kind goes next
-
-    # -- queries: combined into batches by whichever waiting thread gets the model
-
-    def _embed_queries(self, texts: list[str]) -> np.ndarray:
-        request = _QueryRequest(texts)
-        with self._turn:
-            self._queued.append(request)
-            while (self._busy or (self._passages_waiting and self._last_kind == "query")) and not request.done:
-                self._turn.wait()
-            if request.done:  # another thread embedded it along with its own
-                return self._result(request)
-            # The model is free: this thread embeds its request and the others queued.
-            batch, size = [], 0
-            for queued in ([request] + [q for q in self._queued if q is not request]):
-                if batch and size + len(queued.texts) > self.max_query_batch:
-                    break
-                batch.append(queued)
-                size += len(queued.texts)
-            for queued in batch:
-                self._queued.remove(queued)
-            self._busy = True
-        try:
-            vectors = self.inner.embed([t for q in batch for t in q.texts], kind="query")
-            error = None
-        except Exception as exc:  # handed to every waiter; re-raised below
-            vectors, error = None, exc
-        with self._turn:
-            self.model_calls += 1
-            self._last_kind = "query"
-            row = 0
-            for queued in batch:
-                if vectors is not None:
-                    queued.vectors = vectors[row : row + len(queued.texts)]
-                queued.error = error
-                queued.done = True
-                row += len(queued.texts)
-            self._busy = False
-            self._turn.notify_all()
-        return self._result(request)
-
-    @staticmethod
-    def _result(request: _QueryRequest) -> np.ndarray:
-        if request.error is not None:
-            raise request.error
-        assert request.vectors is not None
-        return request.vectors
-
-    # -- passages: small batches, taking turns with waiting queries
-
-    def _embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        parts = []
-        for i in range(0, len(texts), self.passage_batch):
-            with self._turn:
-                self._passages_waiting += 1
-                try:
-                    while self._busy or (self._queued and self._last_kind == "passage"):
-                        self._turn.wait()
-                finally:
-                    self._passages_waiting -= 1
-                self._busy = True
-            try:
-                parts.append(self.inner.embed(list(texts[i : i + self.passage_batch]), kind="passage"))
-            finally:
-                with self._turn:
-                    self.model_calls += 1
-                    self._last_kind = "passage"
-                    self._busy = False
-                    self._turn.notify_all()
-        return np.concatenate(parts)
-
-    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if kind != "query":
-            return self._embed_passages(texts)
-        if not self.cache_size:
-            return self._embed_queries(list(texts))
-        found: dict[int, np.ndarray] = {}
-        with self._cache_lock:
-            for i, text in enumerate(texts):
-                vector = self._cache.get(text)
-                if vector is not None:
-                    self._cache.move_to_end(text)
-                    found[i] = vector
-            self.cache_hits += len(found)
-        missing = [i for i in range(len(texts)) if i not in found]
-        if missing:
-            fresh = self._embed_queries([texts[i] for i in missing])
-            with self._cache_lock:
-                for row, i in enumerate(missing):
-                    found[i] = fresh[row]
-                    self._cache[texts[i]] = fresh[row]
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return np.stack([found[i] for i in range(len(texts))]).astype(np.float32, copy=False)
-
-
-def serving_pipeline(settings: Settings) -> Pipeline:
-    """The pipeline ``qa serve`` uses: the configured model behind a :class:`ServingEmbedder`."""
-    return Pipeline(settings, embedder=ServingEmbedder(get_embedder(settings.embedder),
-                                                       cache_size=settings.query_cache_size))
 
 
 # ---------------------------------------------------------------- body limit
@@ -365,7 +210,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             allow_headers=["Content-Type", "Authorization", "X-API-Key"],
             max_age=600,
         )
-    _add_routes(app, settings, pipeline)
+    app.state.writer = Writer(settings.writer_niceness)
+    _add_routes(app, settings, pipeline, app.state.writer)
     if mount_ui and not _mount_ui(app, pipeline, settings):
         app.add_api_route("/", _fallback_home, methods=["GET"], include_in_schema=False)
     return app
@@ -489,7 +335,7 @@ def require_write(
 # ---------------------------------------------------------------- routes
 
 
-def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline) -> None:
+def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Writer) -> None:
     def check_text(text: str, what: str) -> str:
         if not text.strip():
             raise InputError(f"the {what} is empty", hint="send a question, e.g. 宜昌打造多少分钟急救圈?")
@@ -518,11 +364,21 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline) -> None:
         return {"status": "ready", "documents": count}
 
     @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=ERRORS, tags=["query"])
-    def retrieve(body: RetrieveRequest) -> JSONResponse:
+    async def retrieve(body: RetrieveRequest) -> JSONResponse:
         """The best passages for a query: the same objects as `qa search --json`."""
         query = check_text(body.query, "query")
-        hits = pipeline.search(query, k=body.k or settings.k, mode=body.mode or settings.mode,
-                               filters=body.to_filters())
+        k, mode, filters = body.k or settings.k, body.mode or settings.mode, body.to_filters()
+        vector = None
+        if pipeline.search_is_light() and mode != "bm25":
+            # Only the embedding (model or query cache) goes to a worker thread; the
+            # rest, ~0.4 ms of numpy, runs here. Handing it to a thread as well cost
+            # more than the work: the thread switches and the GIL passing back and
+            # forth at every numpy call doubled the server's CPU per request.
+            vector = await run_in_threadpool(pipeline.query_vector, query)
+        if (vector is not None or mode == "bm25") and pipeline.search_is_light():
+            hits = pipeline.search(query, k=k, mode=mode, filters=filters, query_vector=vector)
+        else:  # nothing loaded yet, a new version to load, or a large index: all on a thread
+            hits = await run_in_threadpool(pipeline.search, query, k, mode, filters)
         return JSONResponse({"query": body.query, "hits": [h.to_json() for h in hits]})
 
     @app.post(
@@ -645,22 +501,22 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline) -> None:
             if not replace and safe_filename(upload.filename or "") in await run_in_threadpool(_doc_ids, pipeline):
                 raise Conflict(f"a document named {safe_filename(upload.filename or '')!r} is already indexed",
                                hint="pass ?replace=true to overwrite it, or upload it under another name")
-            name, report = await run_in_threadpool(pipeline.add_document, upload.filename or "", content)
+            name, report = await writer.run(pipeline.add_document, upload.filename or "", content)
         finally:
             await form.close()
         return JSONResponse({"doc_id": name, "index": _report(report)}, status_code=201)
 
     @app.delete("/v1/documents/{doc_id:path}", response_model=WriteResponse, responses=WRITE_ERRORS,
                 tags=["documents"], dependencies=[Depends(require_write)])
-    def delete_document(doc_id: str) -> JSONResponse:
+    async def delete_document(doc_id: str) -> JSONResponse:
         """Remove a document from the corpus folder and the index."""
-        docs = _doc_ids(pipeline)
+        docs = await run_in_threadpool(_doc_ids, pipeline)
         if doc_id not in docs:
             raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with GET /v1/documents")
         if len(docs) == 1:
             # Re-indexing an empty folder fails after the file is gone; refuse up front.
             raise InputError("this is the only indexed document", hint="upload another document before deleting it")
-        report = pipeline.delete_document(doc_id)
+        report = await writer.run(pipeline.delete_document, doc_id)
         return JSONResponse({"doc_id": doc_id, "index": _report(report)})
 
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
@@ -762,6 +618,6 @@ def serve(settings: Settings) -> int:
         log.warning("writes are open to anyone who can reach %s:%s; set --api-key", settings.host, settings.port)
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            timeout_graceful_shutdown=10, server_header=False)
+                            access_log=settings.access_log, timeout_graceful_shutdown=10, server_header=False)
     uvicorn.Server(config).run()
     return 0

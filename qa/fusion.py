@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 
 def weighted_rrf(
     rankings: Sequence[Sequence[int]], weights: Sequence[float], c: float = 60.0
@@ -64,6 +66,42 @@ def score_fusion(
             for item, score in lexical.items():
                 out[item] = out.get(item, 0.0) + lexical_weight * score / top
     return out
+
+
+def score_fusion_arrays(dense: np.ndarray, lexical: np.ndarray, lexical_weight: float) -> np.ndarray:
+    """:func:`score_fusion` over aligned float64 arrays (one entry per candidate).
+
+    ``lexical`` holds 0 where BM25 did not score a candidate. Each element goes
+    through the same float operations in the same order as in :func:`score_fusion`,
+    so the results are identical, bit for bit, at a fraction of the cost.
+
+    >>> score_fusion_arrays(np.array([1.0, 0.5, 0.0]), np.array([0.0, 5.0, 10.0]), 1.0).tolist()
+    [1.0, 1.0, 1.0]
+    >>> score_fusion_arrays(np.array([1.0, 0.5, 0.0]), np.array([0.0, 0.0, 10.0]), 0.5).tolist()
+    [1.0, 0.5, 0.5]
+    """
+    if not len(dense):
+        return np.zeros(0)
+    hi, lo = float(dense.max()), float(dense.min())
+    span = hi - lo if hi > lo else 1.0
+    out = np.maximum(0.0, (dense - lo) / span)
+    if lexical_weight > 0 and len(lexical):
+        top = float(lexical.max())
+        if top > 0:
+            # Adding +0.0 where BM25 is silent leaves those entries unchanged.
+            out = out + lexical_weight * lexical / top
+    return out
+
+
+def top_k_arrays(items: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores, ties broken by the smaller item (as :func:`top_k`).
+
+    >>> top_k_arrays(np.array([7, 3, 5]), np.array([0.5, 0.9, 0.5]), 2).tolist()
+    [1, 2]
+    """
+    if not len(scores):
+        return np.zeros(0, dtype=np.int64)
+    return np.lexsort((items, -scores))[:k]
 
 
 def lexical_weight(cjk_share: float, translated_share: float = 0.0, translated_weight: float = 0.5) -> float:

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
+
 from qa.index.build import BuildReport, build_index
-from qa.index.store import IndexData, current_version, load_index, save_index
+from qa.index.store import IndexData, VersionPointer, current_version, load_index, save_index
 from qa.chunk import ChunkSettings
 from qa.embed import Embedder, get_embedder
 from qa.errors import EmptyCorpusError, InputError, NoIndexError, NotFoundError
@@ -83,6 +85,10 @@ class Pipeline:
         self._live: _Live | None = None
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        # CURRENT, re-read only when it changes and looked at no more than once a
+        # millisecond (a request asks several times); this pipeline's own writes are
+        # seen at once, another process's within that millisecond.
+        self._pointer = VersionPointer(max_age_s=0.001)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -119,18 +125,18 @@ class Pipeline:
 
     def _current(self, required: bool = True) -> "_LiveView | None":
         live = self._live
-        folder = current_version(self.index_dir)
-        if folder is None:
+        name = self._pointer.name(self.settings.index_dir)
+        if name is None:
             if required:
                 raise NoIndexError(
                     f"no index found in {self.index_dir}",
                     hint="build one with `qa index [FOLDER]` (no folder: the bundled sample corpus)",
                 )
             return None
-        if live is None or live.data.version != folder.name:
+        if live is None or live.data.version != name:
             with self._read_lock:
                 live = self._live
-                if live is None or live.data.version != folder.name:
+                if live is None or live.data.version != name:
                     data = load_index(self.index_dir)
                     live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
                     self._live = live
@@ -180,6 +186,7 @@ class Pipeline:
             if data is not None:
                 t = time.perf_counter()
                 save_index(data, self.index_dir)
+                self._pointer.forget()
                 report.timings_s["write"] = time.perf_counter() - t
                 data = data_with_version(data, self.index_dir)
                 self._live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
@@ -238,11 +245,30 @@ class Pipeline:
         return counts
 
     def search(
-        self, query: str, k: int | None = None, mode: str | None = None, filters: Filters | None = None
+        self, query: str, k: int | None = None, mode: str | None = None, filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
+        """The best passages; ``query_vector`` (from :meth:`query_vector`) skips the embedding."""
         return self._current().retriever.search(
-            query, k=self.settings.k if k is None else k, mode=mode or self.settings.mode, filters=filters
+            query, k=self.settings.k if k is None else k, mode=mode or self.settings.mode, filters=filters,
+            query_vector=query_vector,
         )
+
+    def search_is_light(self) -> bool:
+        """True when the loaded index is the live one and small enough that a search,
+        once the query is embedded, is a few hundred microseconds of CPU: a server can
+        then run that part on its event loop (no hand-over to a thread) without
+        stalling it. False when nothing is loaded or a newer version awaits loading.
+        """
+        live = self._live
+        return (live is not None and live.retriever.light
+                and self._pointer.name(self.settings.index_dir) == live.data.version)
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The embedding of ``query`` that :meth:`search` would compute: the model call
+        (or query-cache lookup), split off so a server can run it on a worker thread
+        and the cheap rest of the search where it likes."""
+        return self._current().retriever.question_vector(query)
 
     def ask(
         self,

@@ -10,7 +10,9 @@ two are fused by :mod:`qa.fusion`.
 from __future__ import annotations
 
 import bisect
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,7 +21,8 @@ from qa.index.store import IndexData
 from qa.embed import Embedder
 from qa.errors import ConfigError, InputError
 from qa.fold import cjk_ratio, fold
-from qa.fusion import lexical_weight, score_fusion, top_k, weighted_rrf
+from qa.fusion import lexical_weight, score_fusion_arrays, top_k, top_k_arrays, weighted_rrf
+from qa.segments import csr, gather_rows, rows_dot_max
 from qa.translate import translate_query
 from qa.types import MODES, Document, Filters, Hit
 
@@ -41,6 +44,46 @@ class QueryPlan:
     folded: str
     tokens: tuple[str, ...]
     lexical_weight: float
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a filter allows, precomputed once per distinct filter (None: everything)."""
+
+    docs: list[str] | None
+    chunks: np.ndarray | None  # allowed chunk positions (for FAISS)
+    sentences: np.ndarray | None  # allowed sentence positions (for FAISS)
+    chunk_mask: np.ndarray | None  # bool per chunk (for BM25)
+
+
+_EVERYTHING = _Scope(None, None, None, None)
+
+
+# Concurrent searches take turns on the ranking work (everything after the question
+# is embedded and FAISS has answered): dozens of small numpy calls, each releasing
+# and retaking the GIL. Eight server threads interleaving them spent ~2x the CPU per
+# search and waited on each other's switch intervals; in turns they do not. The
+# embedding and FAISS stay outside, where threads do run in parallel.
+_RANKING = threading.Lock()
+
+
+@lru_cache(maxsize=4096)
+def query_plan(query: str) -> QueryPlan:
+    """What the retriever makes of a question: folded text, BM25 tokens, BM25 weight.
+
+    A pure function of the question (folding tables, jieba's dictionary and the
+    translation dictionary are fixed for the process), so repeated questions reuse
+    it: jieba alone costs about 0.2 ms a question.
+
+    >>> query_plan("宜昌 急救圈").tokens
+    ('宜昌', '急救', '圈')
+    """
+    folded = fold(query)
+    tokens = tokenize(folded)
+    share = cjk_ratio(folded)
+    translated, translated_share = translate_query(folded)
+    tokens = tokens + [t for t in translated if t not in tokens]
+    return QueryPlan(folded, tuple(tokens), lexical_weight(share, translated_share))
 
 
 def validate_k(k: object) -> int:
@@ -100,6 +143,9 @@ class Retriever:
     RRF_C = 60.0
 
     FUSIONS = ("score", "rrf")
+    # Up to this many stored vectors (chunks + sentences), ranking a query (all but
+    # the embedding) costs well under a millisecond of CPU (0.4 ms at 2.2k).
+    LIGHT_MAX_VECTORS = 20_000
 
     def __init__(self, data: IndexData, embedder: Embedder, fusion: str = "score"):
         data.check_embedder(embedder.name)
@@ -119,6 +165,11 @@ class Retriever:
         self._doc_sentences: dict[str, list[int]] = {}
         for pos, sent in enumerate(data.sentences):
             self._doc_sentences.setdefault(sent.doc_id, []).append(pos)
+        # The same two maps as flat arrays, for one-call gathers on the query path.
+        self._cs_ptr, self._cs_idx = csr(self._chunk_sentences)
+        self._sc_ptr, self._sc_idx = csr(self._sentence_chunks)
+        # Filters repeat (a UI's region menu): what each allows is computed once per index.
+        self._scope = lru_cache(maxsize=256)(self._compute_scope)
 
     def _map_sentences_to_chunks(self) -> list[list[int]]:
         """For each sentence, the chunks whose span overlaps it by at least half."""
@@ -139,38 +190,65 @@ class Retriever:
             out.append(owners)
         return out
 
+    @property
+    def light(self) -> bool:
+        """Small enough that ranking a query is cheap: see :meth:`Pipeline.search_is_light`."""
+        return self.data.chunk_store.ntotal + self.data.sentence_store.ntotal <= self.LIGHT_MAX_VECTORS
+
     # ------------------------------------------------------------------ pieces
 
     def plan(self, query: str) -> QueryPlan:
-        folded = fold(query)
-        tokens = tokenize(folded)
-        share = cjk_ratio(folded)
-        translated, translated_share = translate_query(folded)
-        tokens = tokens + [t for t in translated if t not in tokens]
-        return QueryPlan(folded, tuple(tokens), lexical_weight(share, translated_share))
+        return query_plan(query)
 
     def allowed_docs(self, filters: Filters | None) -> list[str] | None:
         if filters is None or filters.is_empty():
             return None
         return [d for d, doc in self.data.documents.items() if _doc_allowed(doc, filters)]
 
+    def _compute_scope(self, filters: Filters) -> _Scope:
+        docs = self.allowed_docs(filters)
+        return _EVERYTHING if docs is None else self._docs_scope(docs)
+
+    def _docs_scope(self, docs: list[str]) -> _Scope:
+        chunks = np.array([p for d in docs for p in self._doc_chunks.get(d, [])], dtype=np.int64)
+        sentences = np.array([p for d in docs for p in self._doc_sentences.get(d, [])], dtype=np.int64)
+        mask = np.zeros(len(self.data.chunks), dtype=bool)
+        mask[chunks] = True
+        return _Scope(docs, chunks, sentences, mask)
+
+    def scope(self, filters: Filters | None) -> _Scope:
+        """The documents, chunks and sentences ``filters`` allows (cached per filter)."""
+        if filters is None or filters.is_empty():
+            return _EVERYTHING
+        return self._scope(filters)
+
     def embed_query(self, folded: str) -> np.ndarray:
         return self.embedder.embed([folded], kind="query")[0]
 
+    def question_vector(self, query: str) -> np.ndarray:
+        """The embedding :meth:`retrieve` computes for ``query``, to compute it elsewhere
+        (e.g. on a worker thread) and pass it back as ``retrieve(..., query_vector=)``."""
+        return self.embed_query(self.plan(validate_query(query, 1, "dense")).folded)
+
     def dense_candidates(self, query_vector: np.ndarray, docs: list[str] | None) -> set[int]:
         """Chunk positions that FAISS finds near the question, directly or by a sentence."""
-        allowed_c = allowed_s = None
-        if docs is not None:
-            allowed_c = np.array([p for d in docs for p in self._doc_chunks.get(d, [])], dtype=np.int64)
-            allowed_s = np.array([p for d in docs for p in self._doc_sentences.get(d, [])], dtype=np.int64)
+        scope = _EVERYTHING if docs is None else self._docs_scope(docs)
+        return self._candidate_set(*self._nearest(query_vector, scope))
+
+    def _nearest(self, query_vector: np.ndarray, scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's nearest chunk positions and sentence positions, best first (-1 padded)."""
         q = query_vector.reshape(1, -1)
-        found: set[int] = set()
-        _, c_ids = self.data.chunk_store.search(q, self.DENSE_DEPTH, allowed_c)
-        found.update(int(p) for p in c_ids[0] if p >= 0)
-        _, s_ids = self.data.sentence_store.search(q, self.SENTENCE_DEPTH, allowed_s)
-        for pos in s_ids[0]:
-            if pos >= 0:
-                found.update(self._sentence_chunks[int(pos)])
+        _, c_ids = self.data.chunk_store.search(q, self.DENSE_DEPTH, scope.chunks)
+        _, s_ids = self.data.sentence_store.search(q, self.SENTENCE_DEPTH, scope.sentences)
+        return c_ids[0], s_ids[0]
+
+    def _candidate_set(self, c_ids: np.ndarray, s_ids: np.ndarray) -> set[int]:
+        owners, _ = gather_rows(self._sc_ptr, self._sc_idx, s_ids[s_ids >= 0])
+        # Built by adding chunk hits, then sentence owners, one by one in rank order:
+        # the set's iteration order (which fixes the order of the dense products in
+        # dense_scores_at, and so their last-bit rounding) is the same as ever.
+        found = set(c_ids[c_ids >= 0].tolist())
+        found.update(owners.tolist())
         return found
 
     def dense_score(self, query_vector: np.ndarray, positions) -> dict[int, float]:
@@ -179,72 +257,126 @@ class Retriever:
         Computed exactly from the stored vectors for the given candidates, so a
         passage found only by BM25 still gets its true dense score.
         """
-        positions = list(positions)
-        if not positions:
-            return {}
-        chunk_sims = self.data.chunk_vectors[positions] @ query_vector
-        out = {}
-        for pos, sim in zip(positions, chunk_sims):
-            sents = self._chunk_sentences[pos]
-            best = float(sim)
-            if sents:
-                best = max(best, float(np.max(self.data.sentence_vectors[sents] @ query_vector)))
-            out[pos] = best
-        return out
+        positions = np.fromiter(positions, dtype=np.int64)
+        return dict(zip(positions.tolist(), self.dense_scores_at(query_vector, positions).tolist()))
+
+    def dense_scores_at(self, query_vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """:meth:`dense_score` as a float32 array aligned with ``positions``.
+
+        One product for the chunks and one per distinct sentence count for their
+        sentences (:func:`qa.segments.rows_dot_max`) instead of one per chunk.
+        """
+        if not len(positions):
+            return np.zeros(0, dtype=np.float32)
+        best = self.data.chunk_vectors[positions] @ query_vector
+        sentence_best, _ = rows_dot_max(self.data.sentence_vectors, self._cs_ptr, self._cs_idx, positions,
+                                        query_vector)
+        return np.maximum(best, sentence_best)
 
     def bm25_scores(self, tokens: tuple[str, ...], docs: list[str] | None) -> dict[int, float]:
         """chunk position → BM25 score, positive scores only."""
-        raw = self.data.bm25.scores(list(tokens))
-        if docs is not None:
-            mask = np.zeros(len(raw), dtype=bool)
-            for d in docs:
-                mask[self._doc_chunks.get(d, [])] = True
-            raw = np.where(mask, raw, 0.0)
-        positive = np.nonzero(raw > 0)[0]
-        return {int(p): float(raw[p]) for p in positive}
+        scope = _EVERYTHING if docs is None else self._docs_scope(docs)
+        positions, scores = self._bm25(tokens, scope)
+        return dict(zip(positions.tolist(), scores.tolist()))
+
+    def _bm25(self, tokens: tuple[str, ...], scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (ascending) with a positive BM25 score, and those scores (float64)."""
+        raw = self.data.bm25.scores(tokens)
+        if scope.chunk_mask is not None:
+            raw = np.where(scope.chunk_mask, raw, 0.0)
+        positive = np.flatnonzero(raw > 0)
+        return positive, raw[positive].astype(np.float64)
 
     # ------------------------------------------------------------------ search
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
-        return list(self.retrieve(query, k, mode, filters).hits)
+    def search(
+        self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        return list(self.retrieve(query, k, mode, filters, query_vector).hits)
 
     def chunk_sentences(self, position: int) -> list[int]:
         """Sentence positions (into ``data.sentences``) inside the chunk at ``position``."""
         return self._chunk_sentences[position]
 
-    def retrieve(self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Retrieval:
+    def retrieve(
+        self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> Retrieval:
+        """The ``k`` best passages for ``query``.
+
+        ``query_vector``, when given, must be :meth:`question_vector` of this query;
+        it replaces the embedding step (the only slow one), so the rest can run where
+        a model call should not, such as an event loop.
+        """
         query = validate_query(query, k, mode)
         plan = self.plan(query)
-        docs = self.allowed_docs(filters)
+        scope = self.scope(filters)
         vector = None
-        if docs is not None and not docs:
+        if scope.docs is not None and not scope.docs:
             return Retrieval((), (), vector, plan)
-        dense: dict[int, float] = {}
-        lexical: dict[int, float] = {}
-        if mode in ("bm25", "hybrid"):
-            lexical = self.bm25_scores(plan.tokens, docs)
+        nearest = None
         if mode in ("dense", "hybrid"):
-            vector = self.embed_query(plan.folded)
-            candidates = self.dense_candidates(vector, docs)
-            dense = self.dense_score(vector, candidates | set(lexical))
+            vector = self.embed_query(plan.folded) if query_vector is None else query_vector
+            # Outside the turns: FAISS releases the GIL, so searches of a large index
+            # by concurrent threads use every core.
+            nearest = self._nearest(vector, scope)
+        with _RANKING:
+            return self._rank(plan, scope, vector, nearest, k, mode)
+
+    def _rank(self, plan: QueryPlan, scope: _Scope, vector: np.ndarray | None,
+              nearest: tuple[np.ndarray, np.ndarray] | None, k: int, mode: str) -> Retrieval:
+        # Candidates as aligned arrays: positions (ascending), dense and BM25 scores.
+        lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
+        if mode in ("bm25", "hybrid"):
+            lex_pos, lex_val = self._bm25(plan.tokens, scope)
+        positions, dense, lexical = lex_pos, None, lex_val
+        if vector is not None and nearest is not None:
+            # The union in set order, exactly as the dict-based version iterated it.
+            union = self._candidate_set(*nearest) | set(dict.fromkeys(lex_pos.tolist()))
+            order = np.fromiter(union, dtype=np.int64, count=len(union))
+            dense_in_order = self.dense_scores_at(vector, order)
+            if self.fusion == "rrf" and mode == "hybrid":
+                return self._retrieve_rrf(order, dense_in_order, lex_pos, lex_val, k, vector, plan)
+            ascending = np.argsort(order)
+            positions = order[ascending]
+            dense = dense_in_order[ascending].astype(np.float64)
+            lexical = np.zeros(len(positions))
+            lexical[np.searchsorted(positions, lex_pos)] = lex_val
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
             fused = lexical
-        elif self.fusion == "rrf":
-            ranked_dense = sorted(dense, key=lambda p: -dense[p])[: self.DENSE_DEPTH]
-            fused = weighted_rrf(
-                [ranked_dense, sorted(lexical, key=lambda p: -lexical[p])],
-                weights=[1.0, plan.lexical_weight],
-                c=self.RRF_C,
-            )
         else:
             # Dense scores are normalised over all candidates (FAISS's and BM25's), so
             # a passage that BM25 ranks first but the dense model only 100th still
             # gets part of its dense credit instead of being cut off at a floor.
-            fused = score_fusion(dense, lexical, plan.lexical_weight)
+            fused = score_fusion_arrays(dense, lexical, plan.lexical_weight)
+        best = top_k_arrays(positions, fused, k)
+        hits = tuple(
+            self._hit(
+                int(positions[i]),
+                float(fused[i]),
+                None if dense is None else float(dense[i]),
+                float(lexical[i]) if lexical[i] > 0 else None,
+            )
+            for i in best
+        )
+        return Retrieval(hits, tuple(int(positions[i]) for i in best), vector, plan)
+
+    def _retrieve_rrf(self, order, dense, lex_pos, lex_val, k, vector, plan) -> Retrieval:
+        # Rank fusion is not the default and keeps the dict form: ties in the dense
+        # ranking stay in the candidates' set order, as they always have.
+        dense_d = dict(zip(order.tolist(), dense.tolist()))
+        lexical_d = dict(zip(lex_pos.tolist(), lex_val.tolist()))
+        ranked_dense = sorted(dense_d, key=lambda p: -dense_d[p])[: self.DENSE_DEPTH]
+        fused = weighted_rrf(
+            [ranked_dense, sorted(lexical_d, key=lambda p: -lexical_d[p])],
+            weights=[1.0, plan.lexical_weight],
+            c=self.RRF_C,
+        )
         best = top_k(fused, k)
-        hits = tuple(self._hit(pos, score, dense.get(pos), lexical.get(pos)) for pos, score in best)
+        hits = tuple(self._hit(pos, score, dense_d.get(pos), lexical_d.get(pos)) for pos, score in best)
         return Retrieval(hits, tuple(pos for pos, _ in best), vector, plan)
 
     def _hit(self, pos: int, score: float, dense: float | None, lexical: float | None) -> Hit:

