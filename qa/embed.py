@@ -51,12 +51,21 @@ class OnnxE5Embedder:
     name = "e5-small-q4"
 
     def __init__(self) -> None:
-        from qa.e5_onnx import OnnxE5
+        from qa.e5_file import bundled_path, read_config
 
-        self._model = OnnxE5()
-        self.dim = self._model.dim
+        self.dim = read_config(bundled_path()).hidden
+        # Built on first use (about a second): re-indexing an unchanged corpus, or a
+        # BM25-only search, never needs the model.
+        self._model = None
+        self._load_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    from qa.e5_onnx import OnnxE5
+
+                    self._model = OnnxE5()
         return self._model.embed(list(texts), kind)
 
 

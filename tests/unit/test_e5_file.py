@@ -1,10 +1,14 @@
-"""The SentencePiece-unigram segmentation of qa.e5_file on hand-made vocabularies."""
+"""qa.e5_file: the SentencePiece-unigram segmentation on hand-made vocabularies, and
+what a file that is not the weights gets."""
 
 from __future__ import annotations
 
 import doctest
 
-from qa.e5_file import Tokenizer
+import pytest
+
+from qa.e5_file import E5File, Tokenizer, read_config
+from qa.errors import ConfigError
 
 # ids: 0 "▁急", 1 "救", 2 "▁急救", 3 "圈", 4 "▁", 5 "a"
 PIECES = {"▁急": 0, "救": 1, "▁急救": 2, "圈": 3, "▁": 4, "a": 5}
@@ -48,3 +52,14 @@ def test_docstring_example_holds():
     for test in tests:
         runner.run(test)
     assert tests and runner.summarize(verbose=False).failed == 0
+
+
+def test_a_file_that_is_not_the_weights_is_refused_by_name(tmp_path):
+    bogus = tmp_path / "model.bin"
+    bogus.write_bytes(b"GGUF" + bytes(100))
+    for read in (read_config, E5File):
+        with pytest.raises(ConfigError, match="not an e5 weights file") as err:
+            read(bogus)
+        assert "model.bin" in str(err.value)
+    with pytest.raises(ConfigError, match="cannot read"):
+        E5File(tmp_path / "missing.bin")
