@@ -229,6 +229,44 @@ def containment_rate(correct: Sequence[bool]) -> float | None:
     return sum(correct) / len(correct) if correct else None
 
 
+@dataclass(frozen=True)
+class QuoteScores:
+    """How tight the quotes of the answered questions are (refusals left out).
+
+    ``first``: share of answers whose first quote holds a gold answer; ``precision``:
+    mean share of an answer's quotes that hold one; ``per_answer``: mean quote count.
+    Containment rewards quoting more; these say what the extra quotes cost.
+    """
+
+    answers: int
+    first: float | None
+    precision: float | None
+    per_answer: float | None
+
+    def to_json(self) -> dict:
+        r = lambda v: None if v is None else round(v, 4)  # noqa: E731
+        return {"answers": self.answers, "first": r(self.first), "precision": r(self.precision),
+                "per_answer": r(self.per_answer)}
+
+
+def quote_scores(quotes: Sequence[Sequence[str]], answers: Sequence[Sequence[str]]) -> QuoteScores:
+    """Quote figures over answered questions: ``quotes[i]`` are answer i's quotes in
+    citation order, ``answers[i]`` its gold answers. Answers without quotes count as
+    a miss for ``first`` and a precision of 0.
+
+    >>> s = quote_scores([["打造10分钟急救圈", "别的句子"], ["无关"], ["12分钟"]],
+    ...                  [["10分钟"], ["15分钟"], ["12分钟"]])
+    >>> s.answers, round(s.first, 3), round(s.precision, 3), round(s.per_answer, 3)
+    (3, 0.667, 0.5, 1.333)
+    """
+    if not quotes:
+        return QuoteScores(0, None, None, None)
+    held = [[contains_answer(q, gold) for q in qs] for qs, gold in zip(quotes, answers)]
+    first = sum(bool(h) and h[0] for h in held) / len(held)
+    precision = sum(sum(h) / len(h) if h else 0.0 for h in held) / len(held)
+    return QuoteScores(len(held), first, precision, sum(len(h) for h in held) / len(held))
+
+
 # ---------------------------------------------------------------- latency
 
 

@@ -114,6 +114,15 @@ def answer_table(summary: dict) -> str | None:
                          f"{r['refused'] - r['correct_refusals']} of {r['answerable']}", r["false_refusal_rate"]])
         table += "\n\n" + md_table(["language", "answer containment", "unanswerable refused",
                                      "answerable refused", "false-refusal rate"], rows)
+    quotes = answers.get("quotes")
+    if quotes:
+        rows = [["all", quotes["answers"], quotes["first"], quotes["precision"], quotes["per_answer"]]]
+        rows += [[lang, q["answers"], q["first"], q["precision"], q["per_answer"]]
+                 for lang, q in (answers.get("quotes_lang") or {}).items()]
+        table += ("\n\nQuotes of the answered questions (first: the first quote holds a gold answer; "
+                  "precision: share of an answer's quotes that do):\n\n"
+                  + md_table(["language", "answered", "first quote holds it", "quote precision", "quotes per answer"],
+                             rows))
     return table
 
 

@@ -31,6 +31,8 @@ from qa.eval.gold import GoldItem, load_gold
 from qa.eval.metrics import (
     KS,
     containment_rate,
+    QuoteScores,
+    quote_scores,
     contains_answer,
     first_rank,
     latency_summary,
@@ -55,6 +57,7 @@ class AnswerOutcome:
     answer: str
     citations: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    quotes: tuple[str, ...] = ()  # the citations' quotes, in citation order
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,7 @@ def _ask_all(pipeline, items: Sequence[GoldItem], k: int):
                 answer=answer.answer,
                 citations=len(answer.citations),
                 timings_ms=dict(answer.timings_ms or {}),
+                quotes=tuple(c.quote for c in answer.citations),
             )
         )
     return tuple(outcomes), {stage: tuple(v) for stage, v in latency.items()}
@@ -281,6 +285,7 @@ def summarize(run: EvalRun) -> dict:
         ref = refusal_scores([a.refused for a in run.answers], [a.answerable for a in run.answers])
         by_lang_ans: dict[str, list[bool]] = {}
         lang_of = {i.id: i.lang for i in run.items}
+        gold_of = {i.id: i.answers for i in run.items}
         for a in run.answers:
             if a.answerable:
                 by_lang_ans.setdefault(lang_of[a.id], []).append(a.correct)
@@ -291,6 +296,11 @@ def summarize(run: EvalRun) -> dict:
                 lang: round(containment_rate(v) or 0.0, 4) for lang, v in sorted(by_lang_ans.items())
             },
             "refusal": ref.to_json(),
+            "quotes": _quotes(run.answers, gold_of).to_json(),
+            "quotes_lang": {
+                lang: _quotes(group, gold_of).to_json()
+                for lang, group in sorted(_group_by(run.answers, lambda a: lang_of[a.id]).items())
+            },
             "refusal_lang": {
                 lang: refusal_scores([a.refused for a in group], [a.answerable for a in group]).to_json()
                 for lang, group in sorted(_group_by(run.answers, lambda a: lang_of[a.id]).items())
@@ -299,6 +309,11 @@ def summarize(run: EvalRun) -> dict:
     if run.k not in KS:
         out["note_k"] = f"hit@{run.k} is the configured k"
     return out
+
+
+def _quotes(outcomes, gold_of: dict) -> QuoteScores:
+    answered = [a for a in outcomes if a.answerable and not a.refused]
+    return quote_scores([a.quotes for a in answered], [gold_of[a.id] for a in answered])
 
 
 def _group_by(rows, key) -> dict:

@@ -63,6 +63,10 @@ def test_eval_writes_report_and_checks_min_recall(eval_env, capsys):
     assert summary["min_recall"]["passed"] is True
     if "answers" in summary:
         assert summary["answers"]["refusal"]["unanswerable"] == 1
+        quotes, refusal = summary["answers"]["quotes"], summary["answers"]["refusal"]
+        refused_answerable = refusal["refused"] - refusal["correct_refusals"]
+        assert quotes["answers"] == 2 - refused_answerable  # every answered, answerable question
+        assert "quote precision" in (report / "report.md").read_text(encoding="utf-8")
     else:
         assert any("answer engine" in n for n in summary["notes"])
 

@@ -119,3 +119,14 @@ def test_recall_at_k_by_hand():
     found = [[1, 2, 9, 4], [8, 7, 6, 5]]
     assert recall_at_k(found, exact, 4) == pytest.approx((3 / 4 + 1) / 2)
     assert recall_at_k(found, exact, 2) == pytest.approx((1 + 0) / 2)
+
+
+def test_quote_scores_by_hand():
+    from qa.eval.metrics import quote_scores
+
+    # answer 1: first quote holds "10分钟", the second does not; answer 2: traditional
+    # characters still match after folding; answer 3: no quotes at all.
+    s = quote_scores([["宜昌打造10分钟急救圈", "二级医院建设P2实验室"], ["網格驛站136個"], []],
+                     [["10分钟"], ["136个"], ["12分钟"]])
+    assert (s.answers, s.first, s.precision, s.per_answer) == (3, 2 / 3, (0.5 + 1.0 + 0.0) / 3, 1.0)
+    assert quote_scores([], []).to_json() == {"answers": 0, "first": None, "precision": None, "per_answer": None}
