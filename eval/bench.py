@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.eval.metrics import latency_summary, ratio, recall_at_k
+from qa.eval.processes import free_port, stop
 from qa.settings import Settings
 
 SEARCH_BAR_MS = 30.0
@@ -418,11 +418,6 @@ def bench_queries(settings: Settings, embedder, index_dir: Path, questions: Sequ
 # ---------------------------------------------------------------- 3b. HTTP
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _post(conn, path: str, body: dict) -> int:
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -493,12 +488,7 @@ def bench_http(settings: Settings, index_dir: Path, corpus: Path, questions: Seq
         out["sequential_ms"] = rows
         out["load"] = _http_load(out["base_url"], plan, questions, settings.k)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         os.unlink(log.name)
     return out

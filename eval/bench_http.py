@@ -34,7 +34,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,12 +41,13 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, replace  # noqa: F401 (replace: used in a docstring example)
 from pathlib import Path
 from typing import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from qa.errors import InputError
+from qa.eval.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD_SETS = (Path("/work/shared/eval/dev.jsonl"), REPO / "eval" / "gold.jsonl")
@@ -343,11 +343,6 @@ def _delete(host: str, port: int, doc_ids: Sequence[str], api_key: str | None) -
 # ---------------------------------------------------------------- qa serve lifecycle
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def prepare_workdir(index_dir: Path, workdir: Path) -> tuple[Path, Path, str]:
     """Copy the index and its corpus into ``workdir`` and point the copy at the copied
@@ -412,13 +407,7 @@ def start_server(index_dir: Path, corpus_dir: Path, embedder: str, cache_size: i
 
 
 def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(30)
+    stop(server.process, timeout_s=30)
 
 
 # ---------------------------------------------------------------- main

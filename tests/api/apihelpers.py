@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
+
+from qa.eval.processes import free_port
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -31,12 +32,6 @@ def sse_events(raw: str) -> list[tuple[str | None, str]]:
 
 def sse_json(raw: str) -> list[tuple[str | None, object]]:
     return [(e, d if d == "[DONE]" else json.loads(d)) for e, d in sse_events(raw)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(base: str, proc: subprocess.Popen | None = None, timeout: float = 180) -> None:

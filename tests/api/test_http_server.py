@@ -19,11 +19,12 @@ from typing import Iterator
 import httpx
 import pytest
 import requests
-from apihelpers import free_port, sse_json, uvicorn_thread, wait_ready
+from apihelpers import sse_json, uvicorn_thread, wait_ready
 from conftest import API_KEY, nested_pipeline
 
 from qa.api import create_app
 from qa.embed import HashEmbedder
+from qa.eval.processes import free_port, stop
 from qa.index.store import current_version
 from qa.pipeline import Pipeline
 
@@ -49,13 +50,7 @@ def qa_serve(index_dir: Path, corpus_dir: Path, **env: str) -> Iterator[tuple[st
         wait_ready(base, proc)
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+        stop(proc)
         proc.stderr.close()
 
 

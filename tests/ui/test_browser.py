@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from qa.eval.processes import free_port, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -86,11 +87,6 @@ TIMING_JS = """
 }
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen | None, log: Path | None, timeout: float = 180) -> None:
@@ -155,12 +151,7 @@ def ui_server(real_settings, tmp_path_factory) -> Iterator[tuple[str, Path]]:
         wait_http(base, proc, log)
         yield base, feedback
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, timeout_s=15)
 
 
 @pytest.fixture(scope="module")
