@@ -360,7 +360,7 @@ def render_document(doc: Document, start: int, end: int) -> str:
     paragraphs: list[str] = []
     targeted = False
     for m in re.finditer(r"[^\n]+", doc.text):
-        line_start, line_end = m.start(), m.end()
+        line_start = m.start()
         line = m.group()
         # Strip layout whitespace (full-width indents) without losing offsets.
         lead = len(line) - len(line.lstrip(" \t\u3000\xa0\r"))
