@@ -99,23 +99,34 @@ def highlight(text: str, spans: Iterable[tuple[int, int]], tidy: bool = False, m
 
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+REF_TITLE = "原文 source: "  # prefix of a chat marker's title: "<doc_id>#<start>-<end>" follows
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#|~])")
 
 
-def chat_html(text: str) -> str:
+def chat_html(text: str, citations: Sequence[Citation] = ()) -> str:
     """Answer text → what the chat bubble shows: HTML- and Markdown-escaped (quotes come
-    from untrusted documents), with citation markers ``[n]`` styled as references.
+    from untrusted documents), with citation markers ``[n]`` styled as references. A
+    marker whose citation is given carries the document reference in its ``title`` (the
+    chat's sanitiser drops ``data-*`` attributes; a title survives and doubles as a
+    hover hint), so a click on it opens the document at the quoted sentence, in any
+    bubble, not only the last.
 
     >>> chat_html("急救圈[1] <img src=x>")
     '急救圈<sup class="qa-ref">&#91;1&#93;</sup> &lt;img src=x&gt;'
     >>> chat_html("a*b*")
     'a\\\\*b\\\\*'
+    >>> chat_html("圈[1]", [Citation(1, "a.txt", "标题", 3, 9, "quote")])
+    '圈<sup class="qa-ref" role="button" tabindex="0" title="原文 source: a.txt#3-9">&#91;1&#93;</sup>'
     """
+    by_n = {c.n: c for c in citations}
     out: list[str] = []
     pos = 0
     for m in _MARKER.finditer(text):
         out.append(_md_escape(text[pos : m.start()]))
-        out.append(f'<sup class="qa-ref">&#91;{m.group(1)}&#93;</sup>')
+        cited = by_n.get(int(m.group(1)))
+        attrs = (f' role="button" tabindex="0" title="{REF_TITLE}{html.escape(cited.doc_id, quote=True)}'
+                 f'#{int(cited.start)}-{int(cited.end)}"' if cited is not None else "")
+        out.append(f'<sup class="qa-ref"{attrs}>&#91;{m.group(1)}&#93;</sup>')
         pos = m.end()
     out.append(_md_escape(text[pos:]))
     return "".join(out)
@@ -477,6 +488,7 @@ CSS = """
 .qa-header p { margin: 0.2em 0 0.3em; color: var(--body-text-color-subdued); }
 .qa-index-info { font-size: 0.85em; color: var(--body-text-color-subdued); }
 .qa-ref { color: var(--color-accent); font-weight: 600; font-size: 0.75em; margin-left: 1px; }
+.qa-ref[title] { cursor: pointer; text-decoration: underline dotted; }
 .qa-pending { color: var(--body-text-color-subdued); font-style: italic; }
 .qa-error { color: #b91c1c; }
 .qa-sources { font-size: 0.95em; line-height: 1.6; }
@@ -544,24 +556,45 @@ function qaModal() {
   document.body.appendChild(modal);
   return modal;
 }
-element.addEventListener('click', async (event) => {
-  const link = event.target.closest('[data-doc]');
-  if (!link || !element.contains(link)) return;
-  event.preventDefault();
+async function qaOpen(ref) {
   const modal = qaModal();
   const scroller = modal.querySelector('.qa-modal-scroll');
   scroller.textContent = '加载中… Loading…';
   modal.hidden = false;
   try {
-    scroller.innerHTML = await server.open_document(
-      link.dataset.doc, Number(link.dataset.start), Number(link.dataset.end));
+    scroller.innerHTML = await server.open_document(ref.doc, ref.start, ref.end);
   } catch (err) {
     scroller.textContent = '无法打开文档 Cannot open the document: ' + err;
     return;
   }
   const target = scroller.querySelector('.qa-target');
   if (target) target.scrollIntoView({block: 'center'});
+}
+element.addEventListener('click', (event) => {
+  const link = event.target.closest('[data-doc]');
+  if (!link || !element.contains(link)) return;
+  event.preventDefault();
+  qaOpen({doc: link.dataset.doc, start: Number(link.dataset.start), end: Number(link.dataset.end)});
 });
+// [n] markers in the chat bubbles: the chat lives outside this component, so the
+// listener sits on the document (once per page, however often this component loads).
+if (!window.qaRefsBound) {
+  window.qaRefsBound = true;
+  // A marker's title is "原文 source: <doc_id>#<start>-<end>" (see chat_html).
+  const fromChat = (event) => {
+    const sup = event.target.closest && event.target.closest('#qa-chat .qa-ref[title]');
+    const m = sup && /^原文 source: (.+)#(\d+)-(\d+)$/.exec(sup.getAttribute('title'));
+    if (!m) return null;
+    event.preventDefault();
+    return {doc: m[1], start: Number(m[2]), end: Number(m[3])};
+  };
+  document.addEventListener('click', (event) => { const ref = fromChat(event); if (ref) qaOpen(ref); });
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' && event.key !== ' ') return;
+    const ref = fromChat(event);
+    if (ref) qaOpen(ref);
+  });
+}
 """
 
 
@@ -659,7 +692,7 @@ class _Handlers:
         body = refusal_text(answer.answer) if answer.refused else answer.answer
         prefixes = progressive_prefixes(body)
         for i, prefix in enumerate(prefixes):
-            chat = chat[:-1] + [{"role": "assistant", "content": chat_html(prefix)}]
+            chat = chat[:-1] + [{"role": "assistant", "content": chat_html(prefix, answer.citations)}]
             last = i == len(prefixes) - 1
             if last:
                 exchanges = exchanges + [

@@ -272,6 +272,18 @@ def test_yichang_question_answer_sources_document_and_feedback(ui_server, page, 
     page.keyboard.press("Escape")
     page.locator("#qa-doc-modal").wait_for(state="hidden")
 
+    # The [1] in the chat bubble opens the same document at the same sentence.
+    ref = page.locator('#qa-chat .qa-ref[title]').first
+    link = card.locator("a.qa-open").first
+    assert ref.get_attribute("title") == (f'原文 source: {link.get_attribute("data-doc")}'
+                                          f'#{link.get_attribute("data-start")}-{link.get_attribute("data-end")}')
+    page.evaluate("() => { const s = document.querySelector('#qa-doc-modal .qa-modal-scroll'); s.innerHTML = ''; }")
+    ref.click()
+    target.wait_for(state="visible")
+    assert squash(target.inner_text()) in squash(cited)
+    page.keyboard.press("Escape")
+    page.locator("#qa-doc-modal").wait_for(state="hidden")
+
     # Thumbs up on the answer is stored with the question and its citations.
     # Gradio labels the thumbs in the browser's language: 赞 under zh-CN, Like in English.
     page.locator('#qa-chat button[aria-label="赞"], #qa-chat button[aria-label="Like"]').last.click()
