@@ -147,15 +147,13 @@ def share_vectors(matrix: np.ndarray, store: FaissStore) -> np.ndarray:
 
 
 def current_version(index_dir: Path) -> Path | None:
-    pointer = Path(index_dir) / CURRENT
-    if not pointer.is_file():
-        return None
-    folder = Path(index_dir) / pointer.read_text(encoding="utf-8").strip()
-    return folder if folder.is_dir() else None
+    """The live version folder, or None when there is no (complete) index."""
+    name = VersionPointer().name(index_dir)
+    return None if name is None else Path(index_dir) / name
 
 
 class VersionPointer:
-    """:func:`current_version` for the query path, at one ``stat`` instead of a file read.
+    """Where CURRENT points, for the query path: one ``stat`` instead of a file read.
 
     CURRENT is only ever replaced (``os.replace`` of a new file), never rewritten in
     place, so an unchanged (device, inode, size, mtime, ctime) means unchanged
@@ -165,7 +163,7 @@ class VersionPointer:
     With ``max_age_s`` > 0 an answer is reused for that long without looking at the
     disk (a request asks several times); a writer in the same process calls
     :meth:`forget` after its swap, so only other writers are seen up to
-    ``max_age_s`` late. With 0 every call looks, exactly as :func:`current_version`.
+    ``max_age_s`` late. With 0 every call looks (:func:`current_version` is that).
 
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())

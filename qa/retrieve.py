@@ -207,9 +207,8 @@ class Retriever:
 
     def _compute_scope(self, filters: Filters) -> _Scope:
         docs = self.allowed_docs(filters)
-        return _EVERYTHING if docs is None else self._docs_scope(docs)
-
-    def _docs_scope(self, docs: list[str]) -> _Scope:
+        if docs is None:
+            return _EVERYTHING
         chunks = np.array([p for d in docs for p in self._doc_chunks.get(d, [])], dtype=np.int64)
         sentences = np.array([p for d in docs for p in self._doc_sentences.get(d, [])], dtype=np.int64)
         mask = np.zeros(len(self.data.chunks), dtype=bool)
@@ -230,11 +229,6 @@ class Retriever:
         (e.g. on a worker thread) and pass it back as ``retrieve(..., query_vector=)``."""
         return self.embed_query(self.plan(validate_query(query, 1, "dense")).folded)
 
-    def dense_candidates(self, query_vector: np.ndarray, docs: list[str] | None) -> set[int]:
-        """Chunk positions that FAISS finds near the question, directly or by a sentence."""
-        scope = _EVERYTHING if docs is None else self._docs_scope(docs)
-        return self._candidate_set(*self._nearest(query_vector, scope))
-
     def _nearest(self, query_vector: np.ndarray, scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's nearest chunk positions and sentence positions, best first (-1 padded)."""
         q = query_vector.reshape(1, -1)
@@ -243,6 +237,7 @@ class Retriever:
         return c_ids[0], s_ids[0]
 
     def _candidate_set(self, c_ids: np.ndarray, s_ids: np.ndarray) -> set[int]:
+        """Chunk positions that FAISS found near the question, directly or by a sentence."""
         owners, _ = gather_rows(self._sc_ptr, self._sc_idx, s_ids[s_ids >= 0])
         # Built by adding chunk hits, then sentence owners, one by one in rank order:
         # the set's iteration order (which fixes the order of the dense products in
@@ -251,20 +246,14 @@ class Retriever:
         found.update(owners.tolist())
         return found
 
-    def dense_score(self, query_vector: np.ndarray, positions) -> dict[int, float]:
-        """chunk position → max(chunk similarity, best similarity of its sentences).
+    def dense_scores_at(self, query_vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """max(chunk similarity, best similarity of its sentences) per chunk position,
+        as a float32 array aligned with ``positions``.
 
         Computed exactly from the stored vectors for the given candidates, so a
-        passage found only by BM25 still gets its true dense score.
-        """
-        positions = np.fromiter(positions, dtype=np.int64)
-        return dict(zip(positions.tolist(), self.dense_scores_at(query_vector, positions).tolist()))
-
-    def dense_scores_at(self, query_vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """:meth:`dense_score` as a float32 array aligned with ``positions``.
-
-        One product for the chunks and one per distinct sentence count for their
-        sentences (:func:`qa.segments.rows_dot_max`) instead of one per chunk.
+        passage found only by BM25 still gets its true dense score: one product for the
+        chunks and one per distinct sentence count for their sentences
+        (:func:`qa.segments.rows_dot_max`) instead of one per chunk.
         """
         if not len(positions):
             return np.zeros(0, dtype=np.float32)
@@ -272,12 +261,6 @@ class Retriever:
         sentence_best, _ = rows_dot_max(self.data.sentence_vectors, self._cs_ptr, self._cs_idx, positions,
                                         query_vector)
         return np.maximum(best, sentence_best)
-
-    def bm25_scores(self, tokens: tuple[str, ...], docs: list[str] | None) -> dict[int, float]:
-        """chunk position → BM25 score, positive scores only."""
-        scope = _EVERYTHING if docs is None else self._docs_scope(docs)
-        positions, scores = self._bm25(tokens, scope)
-        return dict(zip(positions.tolist(), scores.tolist()))
 
     def _bm25(self, tokens: tuple[str, ...], scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
         """Positions (ascending) with a positive BM25 score, and those scores (float64)."""
@@ -333,7 +316,7 @@ class Retriever:
         positions, dense, lexical = lex_pos, None, lex_val
         if vector is not None and nearest is not None:
             # The union in set order, exactly as the dict-based version iterated it.
-            union = self._candidate_set(*nearest) | set(dict.fromkeys(lex_pos.tolist()))
+            union = self._candidate_set(*nearest) | set(lex_pos.tolist())
             order = np.fromiter(union, dtype=np.int64, count=len(union))
             dense_in_order = self.dense_scores_at(vector, order)
             if self.fusion == "rrf" and mode == "hybrid":

@@ -164,7 +164,7 @@ def test_dense_scores_are_the_per_chunk_maximum(fake_pipeline):
     data = retriever.data
     vector = fake_pipeline.query_vector("宜昌急救圈")
     positions = list(range(len(data.chunks)))
-    scores = retriever.dense_score(vector, positions)
+    scores = dict(zip(positions, retriever.dense_scores_at(vector, np.array(positions)).tolist()))
     for pos in positions:
         expected = float(data.chunk_vectors[pos] @ vector)
         sentences = retriever.chunk_sentences(pos)
