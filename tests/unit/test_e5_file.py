@@ -63,3 +63,22 @@ def test_a_file_that_is_not_the_weights_is_refused_by_name(tmp_path):
         assert "model.bin" in str(err.value)
     with pytest.raises(ConfigError, match="cannot read"):
         E5File(tmp_path / "missing.bin")
+
+
+def test_the_fast_path_finds_the_same_segmentation_as_the_reference():
+    """encode (the tokenizers package's Unigram model) against viterbi (plain Python)
+    on random vocabularies and texts: unknown runs, ties and long pieces included."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = "ab急救圈 "
+    for _ in range(40):
+        pieces: dict[str, int] = {}
+        while len(pieces) < 12:
+            piece = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))).replace(" ", "▁")
+            pieces.setdefault(piece, len(pieces))
+        scores = [round(rng.uniform(-12.0, -0.5), 1) for _ in pieces]  # rounded: ties happen
+        t = Tokenizer(pieces, scores, {}, unk=len(pieces) + 3)
+        for _ in range(50):
+            text = "".join(rng.choice(alphabet + "xy") for _ in range(rng.randint(0, 14)))
+            assert t.encode(text) == t.viterbi(text), (pieces, scores, text)
