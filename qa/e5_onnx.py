@@ -155,13 +155,14 @@ class OnnxE5:
         self._sessions: dict[str, object] = {}
         self._session_lock = threading.Lock()
         self.workers = workers or _cores()
-        # Questions from concurrent callers run at most one per core: more would only
-        # take turns on the cores and evict each other's weights from the caches
-        # (measured: 12.7 against 11.7 ms of server CPU per request, eight clients, two cores).
+        # Questions from concurrent callers run at most two per core. One per core
+        # left a core idle whenever a finished question waited for Python's lock;
+        # more than two gained nothing (A/B of `qa serve`, 8 clients, int8 questions,
+        # runs taking turns: 271 req/s at one per core, 280 at two, 282 at four).
         # Passages are bounded already (the worker pool, or a server's single writer
         # thread), and a low-priority writer must not sit on a slot while the kernel
         # keeps it waiting.
-        self._slots = threading.BoundedSemaphore(self.workers)
+        self._slots = threading.BoundedSemaphore(2 * self.workers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
