@@ -27,8 +27,8 @@ weight j + 16 in its high one), weight = d × (q − 8).
 from __future__ import annotations
 
 import struct
-from functools import cached_property
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np

