@@ -5,8 +5,8 @@ description, to ``bench.md`` and ``bench.json`` (default folder ``reports/bench`
 
 1. **Build** of the corpus (``--corpus-dir``, default the bundled sample) into a
    temporary index, timed stage by stage by calling the stage functions themselves
-   (read, clean, metadata, then :func:`qa.index.build.build_index`'s own chunk /
-   embed / tokenize / index timings, then :func:`qa.index.store.save_index`). The
+   (:func:`qa.index.build.build_index`'s own scan / read / chunk / embed / tokenize /
+   write timings, then the segment merge). The
    embedder is wrapped to time the model alone, and the same texts are embedded once
    more with nothing around them: the ratio says how much the pipeline adds.
 2. **Re-index** of the unchanged corpus: ``Pipeline.index`` in process and the
@@ -14,9 +14,12 @@ description, to ``bench.md`` and ``bench.json`` (default folder ``reports/bench`
 3. **Query latency**, warm, over the gold questions several times: each mode, the
    peer baseline, and ``ask``; then over HTTP against ``qa serve`` on a free loopback
    port (bar: search p50 ≤ 30 ms).
-4. **Scale**: seeded, clustered 384-d unit vectors (100k and 1M; ``--quick``: 2k),
-   FAISS flat vs HNSW vs IVF built by :func:`qa.index.vectors.build_vector_store`,
-   each configuration in its own subprocess so its peak RSS is its own.
+4. **Scale**: seeded, clustered 384-d unit vectors (100k and 1M; ``--quick``: 2k) in
+   one store segment (:mod:`qa.index.local.segments`), searched exactly over the
+   memory-mapped vectors and through IVF-SQ8 at several ``nprobe``, each in its own
+   subprocess so its peak RSS is its own: this chose ``EXACT_MAX`` and ``IVF_NPROBE``.
+5. **Growth** (``--part growth``, :mod:`qa.eval.growth`): synthetic corpora of 100,
+   1,000 and 10,000 documents, write, start-up, query and memory costs per size.
 
 ``--quick`` shrinks everything to seconds (CI smoke); its figures are not for quoting.
 """
@@ -124,12 +127,15 @@ class TimedEmbedder:
         self.dim = inner.dim
         self.seconds = 0.0
         self.texts = 0
+        self.passages: list[str] = []  # what the build embedded, to embed again bare
 
     def embed(self, texts, kind):
         t = time.perf_counter()
         out = self.inner.embed(texts, kind=kind)
         self.seconds += time.perf_counter() - t
         self.texts += len(texts)
+        if kind == "passage":
+            self.passages.extend(texts)
         return out
 
 
@@ -159,53 +165,24 @@ def bench_corpus(root: Path, work: Path, max_chars: int | None) -> Path:
 
 
 def bench_build(settings: Settings, embedder, corpus: Path, index_dir: Path) -> dict:
-    """Build ``corpus`` into ``index_dir`` stage by stage; return timings and throughput."""
-    from qa.chunk import ChunkSettings
-    from qa.clean import clean
-    from qa.index.build import build_index
-    from qa.index.store import save_index
-    from qa.ingest import content_hash, iter_corpus_files, read_text
-    from qa.metadata import extract_metadata
-    from qa.types import Document
-
+    """Build ``corpus`` into ``index_dir``; return its stage timings and throughput."""
     from qa.index.lexical import tokenize
+    from qa.pipeline import Pipeline
 
     # One-time costs a `qa index` run also pays, shown apart from the per-text stages:
     # jieba's dictionary load (otherwise hidden inside "tokenize").
     t = time.perf_counter()
     tokenize("宜昌急救圈")
-    stages = {"tokenizer load": time.perf_counter() - t, "load": 0.0, "clean": 0.0, "metadata": 0.0}
-    documents = []
-    for path in iter_corpus_files(corpus):
-        t = time.perf_counter()
-        text = read_text(path)
-        t1 = time.perf_counter()
-        cleaned = clean(text)
-        t2 = time.perf_counter()
-        doc_id = path.relative_to(corpus).as_posix()
-        meta = extract_metadata(text, cleaned, doc_id)
-        t3 = time.perf_counter()
-        stages["load"] += t1 - t
-        stages["clean"] += t2 - t1
-        stages["metadata"] += t3 - t2
-        documents.append(Document(doc_id=doc_id, text=text, title=meta.title, date=meta.date, source=meta.source,
-                                  region=meta.region, sections=meta.sections,
-                                  content_hash=content_hash(path.read_bytes())))
+    stages = {"tokenizer load": time.perf_counter() - t}
     timed = TimedEmbedder(embedder)
-    data, report = build_index(
-        documents, timed, ChunkSettings(settings.chunk_size, settings.chunk_overlap),
-        vector_index=settings.vector_index, batch_size=settings.batch_size, corpus_dir=str(corpus.resolve()),
-    )
-    # build_index's own stage clock: chunk (re-cleans each document), embed, tokenize (BM25), index
-    for name in ("chunk", "embed", "tokenize", "index"):
+    pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir, "corpus_dir": corpus}), embedder=timed)
+    report = pipeline.index(corpus)
+    # build_index's own stage clock: scan, read (parse + metadata), chunk, embed, tokenize (BM25), write, merge
+    for name in ("scan", "read", "chunk", "embed", "tokenize", "write", "merge"):
         stages[name] = report.timings_s.get(name, 0.0)
-    t = time.perf_counter()
-    save_index(data, index_dir)
-    stages["write"] = time.perf_counter() - t
     total = sum(stages.values())
-
-    texts = [c.search_text for c in data.chunks] + [s.search_text for s in data.sentences]
-    corpus_chars = sum(len(d.text) for d in documents)
+    texts = timed.passages
+    corpus_chars = sum(len(pipeline.document(d.doc_id).text) for d in pipeline.documents())
     text_chars = sum(len(x) for x in texts)
     # The same texts through the bare model, same batch size: the ceiling for the build.
     t = time.perf_counter()
@@ -213,10 +190,10 @@ def bench_build(settings: Settings, embedder, corpus: Path, index_dir: Path) -> 
         embedder.embed(texts[i : i + settings.batch_size], kind="passage")
     raw_s = time.perf_counter() - t
     return {
-        "documents": len(documents),
+        "documents": len(pipeline.documents()),
         "corpus_chars": corpus_chars,
-        "chunks": len(data.chunks),
-        "sentences": len(data.sentences),
+        "chunks": report.chunks,
+        "sentences": report.sentences,
         "embedded_texts": len(texts),
         "embedded_chars": text_chars,
         "embedder": embedder.name,
@@ -249,7 +226,6 @@ def _env_for(settings: Settings, index_dir: Path) -> dict:
         "QA_EMBEDDER": settings.embedder,
         "QA_CHUNK_SIZE": str(settings.chunk_size),
         "QA_CHUNK_OVERLAP": str(settings.chunk_overlap),
-        "QA_VECTOR_INDEX": settings.vector_index,
         "QA_BATCH_SIZE": str(settings.batch_size),
     })
     return env
@@ -336,9 +312,11 @@ def time_interleaved(
 
 def _sample_passages(index_dir: Path, plan: BenchPlan) -> list[str]:
     """Every fourth embedded chunk text of the built index (a few dozen with --quick)."""
-    from qa.index.store import load_index
+    from qa.index.local.store import LocalStore
 
-    texts = [c.search_text for c in load_index(index_dir).chunks][::4]
+    store = LocalStore(index_dir)
+    with store.reading():
+        texts = [c.search_text for c in store.snapshot().all_chunks()[1]][::4]
     return texts[:24] if plan.quick else texts
 
 
@@ -398,9 +376,8 @@ def bench_queries(settings: Settings, embedder, index_dir: Path, questions: Sequ
     except ConfigError as exc:  # the optional LangChain extra is missing
         notes.append(f"peer not measured: {exc}")
     else:
-        from qa.index.store import load_index
-
-        peer = PeerRetriever.from_index(load_index(index_dir), embedder, top_k=k)
+        with pipeline.store.reading():
+            peer = PeerRetriever.from_index(pipeline.store.snapshot(), embedder, top_k=k)
         calls["search:peer"] = lambda q: peer.search(q, k)
     latency, _ = time_interleaved(calls, questions, plan.query_repeats)
     rows: dict[str, dict] = {name: latency_summary(v) for name, v in latency.items()}
@@ -558,13 +535,13 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1048576
 
 
-HNSW_EF = (16, 32, 64, 128, 256)
-IVF_NPROBE = (1, 4, 8, 16, 32, 64)
+IVF_NPROBE = (4, 8, 16, 32, 64, 128)
 
 
 def scale_worker(cfg: dict) -> dict:
-    """One configuration in this (child) process: build, search one query at a time, score."""
-    from qa.index.vectors import build_vector_store
+    """One configuration in this (child) process: write a segment, search one query at
+    a time, score recall@10 against the exact search's ids."""
+    from qa.index.local.segments import IVF_NPROBE as DEFAULT_NPROBE, Segment, SegmentArrays, write_segment
 
     n, kind, k = cfg["n"], cfg["kind"], cfg["k"]
     clusters = max(16, n // 1000)
@@ -577,52 +554,51 @@ def scale_worker(cfg: dict) -> dict:
                  "rss_data_mb": round(rss_data, 1)}
     if kind == "data":
         return out
+    folder = Path(cfg["work"]) / f"segment-{kind}-{n}"
     t = time.perf_counter()
-    store = build_vector_store(kind, data)
+    write_segment(folder, SegmentArrays(
+        chunk_vectors=data, sentence_vectors=np.zeros((0, DIM), np.float32), cs_ptr=np.zeros(n + 1, np.int64),
+        cs_idx=np.zeros(0, np.int64), chunk_docs=np.zeros(n, np.int64), sentence_docs=np.zeros(0, np.int64),
+        chunk_lengths=np.ones(n, np.int32)), ann=kind == "ivf")
     out["build_s"] = round(time.perf_counter() - t, 3)
+    del data
+    segment = Segment.open(folder, 0)
     out["rss_built_mb"] = round(_rss_mb(), 1)
-    out["index_mb"] = round(_rss_mb() - rss_data, 1)
     truth = np.load(cfg["truth"]) if cfg.get("truth") else None
 
     def run(label: str) -> dict:
         for q in queries[:10]:
-            store.search(q[None, :], k)
+            segment.search("chunks", q, k, None)
         lat, ids = [], []
         for q in queries:
             t0 = time.perf_counter()
-            _, found = store.search(q[None, :], k)
+            _, found = segment.search("chunks", q, k, None)
             lat.append((time.perf_counter() - t0) * 1000)
-            ids.append(found[0])
+            ids.append(np.pad(found, (0, k - len(found)), constant_values=-1))
         ids_arr = np.array(ids)
         row = {"setting": label, **latency_summary(lat)}
         if truth is not None:
             row["recall@10"] = round(recall_at_k(ids_arr.tolist(), truth.tolist(), k), 4)
         return row, ids_arr
 
-    index = store.index
     if kind == "flat":
-        row, ids = run("exact")
+        row, ids = run("exact (memory-mapped)")
         if cfg.get("save_truth"):
             np.save(cfg["save_truth"], ids)
         row["recall@10"] = 1.0
         out["runs"] = [row]
-    elif kind == "hnsw":
-        default = index.hnsw.efSearch
-        out["runs"] = []
-        for ef in HNSW_EF:
-            index.hnsw.efSearch = ef
-            row, _ = run(f"efSearch={ef}" + (" (default)" if ef == default else ""))
-            out["runs"].append(row)
     elif kind == "ivf":
-        default = index.nprobe
+        index = segment.ann["chunks"]
         out["nlist"] = int(index.nlist)
         out["runs"] = []
-        for nprobe in sorted(set(IVF_NPROBE) | {default}):
+        for nprobe in sorted(set(IVF_NPROBE) | {DEFAULT_NPROBE}):
             if nprobe > index.nlist:
                 continue
             index.nprobe = nprobe
-            row, _ = run(f"nprobe={nprobe}" + (" (default)" if nprobe == default else ""))
+            row, _ = run(f"nprobe={nprobe}" + (" (default)" if nprobe == DEFAULT_NPROBE else ""))
             out["runs"].append(row)
+    out["rss_after_mb"] = round(_rss_mb(), 1)
+    shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
@@ -678,14 +654,14 @@ def bench_scale(plan: BenchPlan, work: Path, progress: Callable[[str], None]) ->
     sizes = {}
     for n in plan.scale_sizes:
         truth = work / f"truth-{n}.npy"
-        base = {"n": n, "k": 10, "seed": 7, "queries": plan.scale_queries}
+        base = {"n": n, "k": 10, "seed": 7, "queries": plan.scale_queries, "work": str(work)}
         rows = []
-        for kind in ("data", "flat", "hnsw", "ivf"):
+        for kind in ("data", "flat", "ivf"):
             progress(f"scale: {kind} on {n:,} vectors")
             cfg = dict(base, kind=kind)
             if kind == "flat":
                 cfg["save_truth"] = str(truth)
-            elif kind in ("hnsw", "ivf"):
+            elif kind == "ivf":
                 cfg["truth"] = str(truth) if truth.exists() else None
             rows.append(run_worker(cfg, plan.scale_timeout_s.get(n, 3600.0)))
         sizes[str(n)] = rows
@@ -846,7 +822,7 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
     started = time.perf_counter()
     result: dict = {"quick": plan.quick, "machine": machine_info(), "notes": [],
                     "settings": {"embedder": settings.embedder, "chunk_size": settings.chunk_size,
-                                 "chunk_overlap": settings.chunk_overlap, "vector_index": settings.vector_index,
+                                 "chunk_overlap": settings.chunk_overlap, "store": settings.store,
                                  "batch_size": settings.batch_size, "k": settings.k}}
     result["part"] = part
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:

@@ -347,21 +347,21 @@ def _delete(host: str, port: int, doc_ids: Sequence[str], api_key: str | None) -
 def prepare_workdir(index_dir: Path, workdir: Path) -> tuple[Path, Path, str]:
     """Copy the index and its corpus into ``workdir`` and point the copy at the copied
     corpus (an incremental re-index: nothing is re-embedded). Returns (index, corpus, embedder)."""
-    from qa.index.store import load_index
+    from qa.index.local.store import LocalStore
     from qa.pipeline import Pipeline
     from qa.settings import Settings
 
-    source = load_index(index_dir)
-    corpus_src = Path(source.manifest.corpus_dir)
+    source = LocalStore(index_dir)
+    m = source.index_settings()
+    corpus_src = Path(source.corpus_dir())
     if not corpus_src.is_dir():
         raise InputError(f"the index's corpus folder {corpus_src} does not exist",
                          hint="benchmark an index whose corpus is still on disk")
     index_copy, corpus_copy = workdir / "index", workdir / "corpus"
     shutil.copytree(index_dir, index_copy, ignore=shutil.ignore_patterns(".write.lock", ".tmp-*"))
-    shutil.copytree(corpus_src, corpus_copy)
-    m = source.manifest
+    shutil.copytree(corpus_src, corpus_copy, copy_function=shutil.copy2)  # keeps stamps: nothing is re-read
     settings = Settings(index_dir=index_copy, corpus_dir=corpus_copy, embedder=m.embedder,
-                        chunk_size=m.chunk_size, chunk_overlap=m.chunk_overlap, vector_index=m.vector_index)
+                        chunk_size=m.chunk_size, chunk_overlap=m.chunk_overlap)
     report = Pipeline(settings).index(corpus_copy)
     if report.embedded_texts:
         raise RuntimeError(f"pointing the copy at its corpus re-embedded {report.embedded_texts} texts")
@@ -377,13 +377,13 @@ class Server:
 
 def start_server(index_dir: Path, corpus_dir: Path, embedder: str, cache_size: int,
                  extra_env: dict[str, str] | None = None, log: Path | None = None) -> Server:
-    from qa.index.store import load_index
+    from qa.index.local.store import LocalStore
 
-    m = load_index(index_dir).manifest
+    m = LocalStore(index_dir).index_settings()
     port, key = free_port(), secrets.token_urlsafe(16)
     env = {**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_CORPUS_DIR": str(corpus_dir), "QA_EMBEDDER": embedder,
            "QA_CHUNK_SIZE": str(m.chunk_size), "QA_CHUNK_OVERLAP": str(m.chunk_overlap),
-           "QA_VECTOR_INDEX": m.vector_index, "QA_HOST": "127.0.0.1", "QA_PORT": str(port), "QA_API_KEY": key,
+           "QA_HOST": "127.0.0.1", "QA_PORT": str(port), "QA_API_KEY": key,
            "QA_QUERY_CACHE_SIZE": str(cache_size), "GRADIO_ANALYTICS_ENABLED": "False", **(extra_env or {})}
     out = open(log, "ab") if log else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], env=env, stdout=out, stderr=out)

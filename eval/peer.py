@@ -126,9 +126,10 @@ class PeerRetriever:
         self.retriever = EnsembleRetriever(retrievers=[bm25, faiss_retriever], weights=list(PEER_WEIGHTS))
 
     @classmethod
-    def from_index(cls, data, embedder: Embedder, top_k: int = 10) -> "PeerRetriever":
-        """Build over a loaded :class:`~qa.index.store.IndexData` (nothing is re-embedded)."""
-        return cls(data.chunks, data.chunk_vectors, embedder, top_k=top_k)
+    def from_index(cls, snapshot, embedder: Embedder, top_k: int = 10) -> "PeerRetriever":
+        """Build over every chunk of a store snapshot and its stored vectors (nothing is re-embedded)."""
+        ids, chunks = snapshot.all_chunks()
+        return cls(chunks, snapshot.chunk_vectors(ids), embedder, top_k=top_k)
 
     def search(self, question: str, k: int | None = None) -> list[PeerHit]:
         """The fused ranking, cut to ``k`` (default: ``top_k``), as chunk positions."""

@@ -144,7 +144,7 @@ def markdown_report(summary: dict) -> str:
         f"{summary['unanswerable']} unanswerable), k = {summary['k']}. "
         f"Index: {idx.get('documents')} documents, {idx.get('chunks')} chunks "
         f"(size {idx.get('chunk_size')}/{idx.get('chunk_overlap')}), embedder {idx.get('embedder')}, "
-        f"vectors {idx.get('vector_index')}.",
+        f"store {idx.get('store', 'local')}.",
         "",
         "## Retrieval (answerable questions, same chunks and embedder for every system)",
         "",

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from qa.errors import InputError
-from qa.index.store import load_index
 from qa.eval.gold import GoldItem, load_gold
 from qa.eval.metrics import (
     KS,
@@ -177,18 +176,17 @@ def run_eval(
         else:
             notes.append("answers not scored: the answer engine (qa.answer) is not installed")
 
-    data = load_index(pipeline.index_dir)  # index facts for the report
-    manifest = data.manifest
+    snapshot = pipeline.retriever().snapshot  # index facts for the report
     index = {
         "dir": str(pipeline.index_dir),
-        "version": data.version,
-        "embedder": manifest.embedder,
-        "documents": len(data.documents),
-        "chunks": len(data.chunks),
-        "sentences": len(data.sentences),
-        "chunk_size": manifest.chunk_size,
-        "chunk_overlap": manifest.chunk_overlap,
-        "vector_index": manifest.vector_index,
+        "store": pipeline.settings.store,
+        "version": snapshot.version,
+        "embedder": snapshot.settings.embedder,
+        "documents": len(pipeline.documents()),
+        "chunks": snapshot.n_chunks,
+        "sentences": snapshot.n_sentences,
+        "chunk_size": snapshot.settings.chunk_size,
+        "chunk_overlap": snapshot.settings.chunk_overlap,
     }
     return EvalRun(gold, tuple(items), k, tuple(scored), ranks, latency, answers, tuple(notes), index)
 
@@ -202,10 +200,11 @@ def _peer_search(pipeline, depth: int, notes: list[str], say) -> Callable[[str],
         notes.append(f"peer not scored: {exc}")
         return None
     say("building the peer baseline over the index's chunks and vectors")
-    data = load_index(pipeline.index_dir)  # the same version the pipeline searches
     t = time.perf_counter()
-    peer = PeerRetriever.from_index(data, pipeline.embedder, top_k=depth)
-    notes.append(f"peer built in {time.perf_counter() - t:.2f} s over {len(data.chunks)} chunks (no re-embedding)")
+    with pipeline.store.reading():
+        snapshot = pipeline.store.snapshot()  # the same state the pipeline searches
+        peer = PeerRetriever.from_index(snapshot, pipeline.embedder, top_k=depth)
+    notes.append(f"peer built in {time.perf_counter() - t:.2f} s over {snapshot.n_chunks} chunks (no re-embedding)")
     return lambda q: [h.chunk for h in peer.search(q, depth)]
 
 

@@ -1,25 +1,29 @@
-"""Build or update an index from documents, embedding only what changed.
+"""Build or update an index from a folder, reading and embedding only what changed.
 
-Documents whose content hash matches the previous index keep their chunks,
-sentences, vectors and BM25 tokens; only added or changed documents are chunked
-and embedded. Unchanged corpus → nothing embedded, nothing written.
+A file whose size and modification time match what the store recorded is not even
+opened; one whose stamp changed is hashed, and parsed only when its bytes changed.
+Added and changed documents are cleaned, chunked, embedded and tokenised in batches
+of ``batch_docs`` and streamed into one atomic store write, so a bulk build holds one
+batch in memory and costs time linear in what it indexes.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from qa.index.lexical import LexicalIndex, tokenize
-from qa.index.store import FORMAT_VERSION, IndexData, Manifest, share_vectors
-from qa.index.vectors import build_vector_store
 from qa.chunk import ChunkSettings, chunk_document, document_sentences
 from qa.clean import clean
 from qa.embed import Embedder
-from qa.errors import IndexMismatchError
+from qa.errors import IndexMismatchError, IngestError
+from qa.index.base import DocumentRows, FileStamp, IndexSettings, Store, WriteBatch, iter_batches
+from qa.index.lexical import tokenize
+from qa.ingest import content_hash, iter_corpus_files, load_document
 from qa.types import Chunk, Document, Sentence
 
 
@@ -32,6 +36,7 @@ class BuildReport:
     embedded_texts: int
     chunks: int
     sentences: int
+    skipped: tuple[str, ...] = ()
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -39,146 +44,200 @@ class BuildReport:
         return not (self.added or self.changed or self.deleted)
 
 
-def _embed_in_batches(
-    embedder: Embedder, texts: Sequence[str], batch_size: int, progress: Callable[[int, int], None] | None
-) -> np.ndarray:
+def assign_sentences(chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> tuple[tuple[int, ...], ...]:
+    """For each chunk, the sentences that belong to it (indices into ``sentences``).
+
+    A sentence belongs to every chunk that holds at least half of it. A sentence too
+    long for that (over twice the chunk size) belongs to the chunks it mostly covers,
+    so that it can still be scored and quoted.
+
+    >>> c = [Chunk("d", 0, 10, "", "", "", ""), Chunk("d", 8, 30, "", "", "", "")]
+    >>> s = [Sentence("d", 0, 9, "", ""), Sentence("d", 9, 12, "", ""), Sentence("d", 12, 60, "", "")]
+    >>> assign_sentences(c, s)
+    ((0,), (1, 2))
+    """
+    members: list[list[int]] = [[] for _ in chunks]
+    spans = sorted((c.start, c.end, i) for i, c in enumerate(chunks))
+    starts = [a for a, _, _ in spans]
+    import bisect
+
+    for j, s in enumerate(sentences):
+        hi = bisect.bisect_left(starts, s.end)
+        overlapping = [(min(e, s.end) - max(a, s.start), e - a, i) for a, e, i in spans[max(0, hi - 64):hi]
+                       if min(e, s.end) > max(a, s.start)]
+        owners = [i for overlap, _, i in overlapping if 2 * overlap >= s.end - s.start]
+        if not owners:
+            owners = [i for overlap, size, i in overlapping if 2 * overlap >= size]
+        if not owners and overlapping:
+            owners = [max(overlapping)[2]]
+        for i in owners:
+            members[i].append(j)
+    return tuple(tuple(m) for m in members)
+
+
+def _embed(embedder: Embedder, texts: Sequence[str], batch_size: int) -> np.ndarray:
     out = [np.zeros((0, embedder.dim), dtype=np.float32)]
-    for i in range(0, len(texts), batch_size):
-        out.append(embedder.embed(texts[i : i + batch_size], kind="passage"))
-        if progress:
-            progress(min(i + batch_size, len(texts)), len(texts))
+    for part in iter_batches(texts, batch_size):
+        out.append(embedder.embed(list(part), kind="passage"))
     return np.concatenate(out).astype(np.float32)
 
 
-def check_compatible(previous: Manifest, embedder_name: str) -> None:
-    if previous.embedder != embedder_name:
-        raise IndexMismatchError(
-            f"the existing index was built with embedder {previous.embedder!r}, not {embedder_name!r}",
-            hint="rebuild it with `qa index --rebuild`, or keep --embedder "
-            f"{previous.embedder}",
-        )
-
-
-def build_index(
-    documents: Sequence[Document],
-    embedder: Embedder,
-    chunking: ChunkSettings,
-    vector_index: str = "flat",
-    previous: IndexData | None = None,
-    batch_size: int = 32,
-    progress: Callable[[int, int], None] | None = None,
-    corpus_dir: str = "",
-) -> tuple[IndexData | None, BuildReport]:
-    """Return the new index (``None`` when nothing changed) and what was done."""
-    timings: dict[str, float] = {}
-    reusable = previous is not None and (
-        previous.manifest.chunk_size == chunking.size
-        and previous.manifest.chunk_overlap == chunking.overlap
-        and previous.manifest.vector_index == vector_index
-        and previous.manifest.format_version == FORMAT_VERSION
-    )
-    if previous is not None:
-        check_compatible(previous.manifest, embedder.name)
-    old_hashes = previous.manifest.documents if reusable else {}
-    new_hashes = {d.doc_id: d.content_hash for d in documents}
-    added = tuple(sorted(set(new_hashes) - set(old_hashes)))
-    deleted = tuple(sorted(set(old_hashes) - set(new_hashes)))
-    changed = tuple(sorted(i for i in new_hashes if i in old_hashes and old_hashes[i] != new_hashes[i]))
-    unchanged = tuple(sorted(i for i in new_hashes if old_hashes.get(i) == new_hashes[i]))
-    if reusable and not (added or deleted or changed) and previous.manifest.corpus_dir == corpus_dir:
-        return None, BuildReport(added, changed, deleted, unchanged, 0, len(previous.chunks), len(previous.sentences))
-
-    # Reuse records and vectors of unchanged documents, keyed by doc_id.
-    kept_chunks: dict[str, list[tuple[Chunk, tuple[str, ...], np.ndarray]]] = {}
-    kept_sentences: dict[str, list[tuple[Sentence, np.ndarray]]] = {}
-    if reusable:
-        keep = set(unchanged)
-        for pos, chunk in enumerate(previous.chunks):
-            if chunk.doc_id in keep:
-                kept_chunks.setdefault(chunk.doc_id, []).append(
-                    (chunk, previous.chunk_tokens[pos], previous.chunk_vectors[pos])
-                )
-        for pos, sent in enumerate(previous.sentences):
-            if sent.doc_id in keep:
-                kept_sentences.setdefault(sent.doc_id, []).append((sent, previous.sentence_vectors[pos]))
-
+def document_rows(documents: Sequence[tuple[Document, FileStamp]], embedder: Embedder,
+                  chunking: ChunkSettings, batch_size: int = 32,
+                  timings: dict[str, float] | None = None) -> list[DocumentRows]:
+    """Chunk, embed and tokenise ``documents`` (embedding them together, in batches)."""
+    timings = timings if timings is not None else {}
     t = time.perf_counter()
-    fresh_chunks: dict[str, list[Chunk]] = {}
-    fresh_sentences: dict[str, list[Sentence]] = {}
-    for doc in documents:
-        if doc.doc_id in kept_chunks or doc.doc_id in kept_sentences:
-            continue
+    parts = []
+    for doc, stamp in documents:
         cleaned = clean(doc.text)
-        fresh_chunks[doc.doc_id] = chunk_document(doc, chunking, cleaned)
-        fresh_sentences[doc.doc_id] = document_sentences(doc, cleaned)
-    timings["chunk"] = time.perf_counter() - t
-
+        chunks = chunk_document(doc, chunking, cleaned)
+        sentences = document_sentences(doc, cleaned)
+        parts.append((doc, stamp, chunks, sentences))
+    timings["chunk"] = timings.get("chunk", 0.0) + time.perf_counter() - t
     t = time.perf_counter()
-    to_embed = [c.search_text for cs in fresh_chunks.values() for c in cs]
-    n_chunk_texts = len(to_embed)
-    to_embed += [s.search_text for ss in fresh_sentences.values() for s in ss]
-    vectors = _embed_in_batches(embedder, to_embed, batch_size, progress)
-    timings["embed"] = time.perf_counter() - t
-    chunk_vecs_new, sent_vecs_new = vectors[:n_chunk_texts], vectors[n_chunk_texts:]
-
+    texts = [c.search_text for _, _, cs, ss in parts for c in cs] + \
+            [s.search_text for _, _, cs, ss in parts for s in ss]
+    vectors = _embed(embedder, texts, batch_size)
+    timings["embed"] = timings.get("embed", 0.0) + time.perf_counter() - t
     t = time.perf_counter()
-    chunks: list[Chunk] = []
-    tokens: list[tuple[str, ...]] = []
-    chunk_vecs: list[np.ndarray] = []
-    sentences: list[Sentence] = []
-    sent_vecs: list[np.ndarray] = []
-    ci = si = 0
-    for doc in sorted(documents, key=lambda d: d.doc_id):
-        if doc.doc_id in kept_chunks or doc.doc_id in kept_sentences:
-            for chunk, toks, vec in kept_chunks.get(doc.doc_id, []):
-                chunks.append(chunk), tokens.append(toks), chunk_vecs.append(vec)
-            for sent, vec in kept_sentences.get(doc.doc_id, []):
-                sentences.append(sent), sent_vecs.append(vec)
+    n_chunks = sum(len(cs) for _, _, cs, _ in parts)
+    chunk_vecs, sent_vecs = vectors[:n_chunks], vectors[n_chunks:]
+    out, ci, si = [], 0, 0
+    for doc, stamp, chunks, sentences in parts:
+        out.append(DocumentRows(
+            document=doc, chunks=tuple(chunks), sentences=tuple(sentences),
+            chunk_vectors=chunk_vecs[ci:ci + len(chunks)], sentence_vectors=sent_vecs[si:si + len(sentences)],
+            chunk_tokens=tuple(tuple(tokenize(c.search_text)) for c in chunks),
+            chunk_sentences=assign_sentences(chunks, sentences), size=stamp.size, mtime_ns=stamp.mtime_ns))
+        ci += len(chunks)
+        si += len(sentences)
+    timings["tokenize"] = timings.get("tokenize", 0.0) + time.perf_counter() - t
+    return out
+
+
+def check_compatible(stored: IndexSettings | None, wanted: IndexSettings) -> None:
+    """Refuse to add vectors of one model (or chunks of one size) to an index of another."""
+    if stored is None or stored == wanted:
+        return
+    if stored.embedder != wanted.embedder:
+        what = f"embedder {stored.embedder!r}, not {wanted.embedder!r}"
+        keep = f"--embedder {stored.embedder}"
+    else:
+        what = (f"chunk size {stored.chunk_size}/{stored.chunk_overlap}, "
+                f"not {wanted.chunk_size}/{wanted.chunk_overlap}")
+        keep = f"--chunk-size {stored.chunk_size} --chunk-overlap {stored.chunk_overlap}"
+    raise IndexMismatchError(f"the existing index was built with {what}",
+                             hint=f"rebuild it with `qa index --rebuild`, or keep {keep}")
+
+
+def stamp_of(path: Path, doc_id: str, digest: str = "") -> FileStamp:
+    st = os.stat(path)
+    return FileStamp(doc_id, digest, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a folder holds against what the store recorded."""
+
+    to_read: tuple[tuple[Path, FileStamp], ...]  # new or changed bytes
+    restamped: tuple[FileStamp, ...]  # same bytes, new stamp (touched, copied)
+    unchanged: tuple[str, ...]
+    deleted: tuple[str, ...]
+    known: frozenset[str]
+
+
+def scan_folder(root: Path, recorded: dict[str, FileStamp]) -> Scan:
+    """Compare the files below ``root`` with their recorded stamps, reading only the
+    files whose size or modification time changed (and hashing those)."""
+    to_read, restamped, unchanged, seen = [], [], [], set()
+    for path in iter_corpus_files(root):
+        doc_id = path.relative_to(root).as_posix()
+        seen.add(doc_id)
+        stamp = stamp_of(path, doc_id)
+        old = recorded.get(doc_id)
+        if old is not None and (old.size, old.mtime_ns) == (stamp.size, stamp.mtime_ns):
+            unchanged.append(doc_id)
             continue
-        for chunk in fresh_chunks[doc.doc_id]:
-            chunks.append(chunk)
-            tokens.append(tuple(tokenize(chunk.search_text)))
-            chunk_vecs.append(chunk_vecs_new[ci])
-            ci += 1
-        for sent in fresh_sentences[doc.doc_id]:
-            sentences.append(sent)
-            sent_vecs.append(sent_vecs_new[si])
-            si += 1
-    timings["tokenize"] = time.perf_counter() - t
+        digest = content_hash(path.read_bytes())
+        stamp = FileStamp(doc_id, digest, stamp.size, stamp.mtime_ns)
+        if old is not None and old.content_hash == digest:
+            unchanged.append(doc_id)
+            restamped.append(stamp)
+        else:
+            to_read.append((path, stamp))
+    deleted = tuple(sorted(set(recorded) - seen))
+    return Scan(tuple(to_read), tuple(restamped), tuple(sorted(unchanged)), deleted, frozenset(recorded))
+
+
+def build_index(root: Path, store: Store, embedder: Embedder, chunking: ChunkSettings, *,
+                batch_docs: int = 64, batch_size: int = 32, rebuild: bool = False,
+                warn: Callable[[str], None] | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                only: Sequence[tuple[Path, str]] | None = None) -> BuildReport:
+    """Bring ``store`` up to date with the folder ``root`` in one atomic write.
+
+    ``only`` indexes just those ``(file, doc_id)`` pairs (an upload, read from where
+    it is staged): the rest of the folder is neither listed nor read, and nothing is
+    deleted.
+    """
+    root = Path(root)
+    settings = IndexSettings(embedder.name, embedder.dim, chunking.size, chunking.overlap)
+    if rebuild:
+        store.clear()
+    check_compatible(store.index_settings(), settings)
+    recorded = store.stamps()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    if only is None:
+        scan = scan_folder(root, recorded)
+    else:
+        to_read = []
+        for path, doc_id in only:
+            stamp = stamp_of(path, doc_id, content_hash(path.read_bytes()))
+            to_read.append((path, stamp))
+        scan = Scan(tuple(to_read), (), (), (), frozenset(recorded))
+    timings["scan"] = time.perf_counter() - t
+    corpus_dir = str(root.resolve())
+    corpus_moved = store.corpus_dir() != corpus_dir
+    if not scan.to_read and not scan.deleted and not scan.restamped and not corpus_moved:
+        return BuildReport((), (), (), scan.unchanged, 0, 0, 0, timings_s=timings)
+
+    added, changed, skipped = [], [], []
+    counts = {"texts": 0, "chunks": 0, "sentences": 0}
+
+    def batches() -> Iterator[WriteBatch]:
+        first = True
+        done = 0
+        for part in iter_batches(list(scan.to_read), batch_docs):
+            t = time.perf_counter()
+            docs = []
+            for path, stamp in part:
+                try:
+                    docs.append((load_document(path, root, doc_id=stamp.doc_id), stamp))
+                except IngestError as exc:
+                    reason = " ".join(str(exc).split())
+                    skipped.append(f"{stamp.doc_id}: {reason}")
+                    if warn is not None:
+                        warn(f"skipped {stamp.doc_id}: {reason}")
+            timings["read"] = timings.get("read", 0.0) + time.perf_counter() - t
+            rows = document_rows(docs, embedder, chunking, batch_size, timings)
+            for r in rows:
+                (changed if r.document.doc_id in scan.known else added).append(r.document.doc_id)
+                counts["texts"] += len(r.chunks) + len(r.sentences)
+                counts["chunks"] += len(r.chunks)
+                counts["sentences"] += len(r.sentences)
+            done += len(part)
+            if progress:
+                progress(done, len(scan.to_read))
+            yield WriteBatch(upserts=tuple(rows), deletes=scan.deleted if first else (),
+                             stamps=scan.restamped if first else (), corpus_dir=corpus_dir if first else None)
+            first = False
+        if first:  # nothing to read: deletions and stamps only
+            yield WriteBatch(deletes=scan.deleted, stamps=scan.restamped, corpus_dir=corpus_dir)
 
     t = time.perf_counter()
-    dim = embedder.dim
-    chunk_matrix = np.array(chunk_vecs, dtype=np.float32).reshape(-1, dim)
-    sent_matrix = np.array(sent_vecs, dtype=np.float32).reshape(-1, dim)
-    chunk_store = build_vector_store(vector_index, chunk_matrix)
-    sentence_store = build_vector_store(vector_index, sent_matrix)
-    data = IndexData(
-        manifest=Manifest(
-            format_version=FORMAT_VERSION,
-            embedder=embedder.name,
-            dim=dim,
-            chunk_size=chunking.size,
-            chunk_overlap=chunking.overlap,
-            vector_index=vector_index,
-            documents=dict(sorted(new_hashes.items())),
-            corpus_dir=corpus_dir,
-            chunks=len(chunks),
-            sentences=len(sentences),
-        ),
-        documents={d.doc_id: d for d in sorted(documents, key=lambda d: d.doc_id)},
-        chunks=tuple(chunks),
-        chunk_tokens=tuple(tokens),
-        sentences=tuple(sentences),
-        chunk_vectors=share_vectors(chunk_matrix, chunk_store),
-        sentence_vectors=share_vectors(sent_matrix, sentence_store),
-        chunk_store=chunk_store,
-        sentence_store=sentence_store,
-        bm25=LexicalIndex.build(tokens),
-    )
-    timings["index"] = time.perf_counter() - t
-    if not reusable and previous is not None:
-        added, changed, deleted, unchanged = tuple(sorted(new_hashes)), (), (), ()
-    report = BuildReport(
-        added, changed, deleted, unchanged, len(to_embed), len(chunks), len(sentences), timings
-    )
-    return data, report
+    store.write(batches(), settings)
+    timings["write"] = time.perf_counter() - t - sum(timings.get(k, 0.0) for k in ("read", "chunk", "embed", "tokenize"))
+    return BuildReport(tuple(sorted(added)), tuple(sorted(changed)), scan.deleted, scan.unchanged,
+                       counts["texts"], counts["chunks"], counts["sentences"], tuple(skipped), timings)

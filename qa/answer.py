@@ -193,7 +193,8 @@ def corpus_stats(data) -> CorpusStats:
         entry = _STATS.get(id(data))
         if entry is not None and entry[0]() is data:
             return entry[1]
-        stats = CorpusStats.from_tokens(data.chunk_tokens)
+        term_stats = data.term_stats()
+        stats = CorpusStats(term_stats.df, term_stats.n)
         for key in [k for k, (ref, _) in _STATS.items() if ref() is None]:
             del _STATS[key]
         _STATS[id(data)] = (weakref.ref(data), stats)
@@ -453,11 +454,7 @@ class _Sentences:
         self.data = data
 
     def same_doc(self, position: int, step: int) -> int | None:
-        other = position + step
-        sentences = self.data.sentences
-        if 0 <= other < len(sentences) and sentences[other].doc_id == sentences[position].doc_id:
-            return other
-        return None
+        return self.data.neighbour(position, step)
 
     def window(self, position: int, radius: int) -> list[int]:
         out = [position]

@@ -179,9 +179,11 @@ def load_factors(path: Path, digest: str) -> dict[str, np.ndarray] | None:
 def calibration_texts(index_dir: Path, question_files: Sequence[Path], passages: int, seed: int = 0
                       ) -> list[tuple[str, str]]:
     """A seeded sample of an index's chunk texts (as passages) and every question in the files."""
-    from qa.index.store import load_index
+    from qa.index.local.store import LocalStore
 
-    chunks = [c.text for c in load_index(index_dir).chunks]
+    store = LocalStore(index_dir)
+    with store.reading():
+        chunks = [c.text for c in store.snapshot().all_chunks()[1]]
     picked = random.Random(seed).sample(chunks, min(passages, len(chunks)))
     questions = []
     for path in question_files:

@@ -346,15 +346,17 @@ def read_text(path: Path) -> str:
     return _text_from_bytes(_read_bytes(path), path.suffix)
 
 
-def load_document(path: Path, root: Path) -> Document:
-    """Read, clean and describe one file; ``doc_id`` is its POSIX path below ``root``."""
+def load_document(path: Path, root: Path, doc_id: str | None = None) -> Document:
+    """Read, clean and describe one file; ``doc_id`` is its POSIX path below ``root``
+    unless given (a staged upload is read from elsewhere under its final name)."""
     path, root = Path(path), Path(root)
-    try:
-        doc_id = path.relative_to(root).as_posix()
-    except ValueError as exc:
-        raise InputError(f"{path} is not inside {root}", hint="pass a file below the corpus folder") from exc
+    if doc_id is None:
+        try:
+            doc_id = path.relative_to(root).as_posix()
+        except ValueError as exc:
+            raise InputError(f"{path} is not inside {root}", hint="pass a file below the corpus folder") from exc
     data = _read_bytes(path)
-    text = _text_from_bytes(data, path.suffix)
+    text = _text_from_bytes(data, Path(doc_id).suffix)  # the name's type, not the staged file's
     meta = extract_metadata(text, clean(text), doc_id)
     return Document(
         doc_id=doc_id,

@@ -1,12 +1,13 @@
-"""Wiring only: ingest → chunk/embed/index on write; load → retrieve → answer on read.
+"""Wiring only: ingest → chunk/embed → store on write; snapshot → retrieve → answer on read.
 
 The CLI, the HTTP API and the chat UI all call this class and nothing below it, so
 a behaviour lives in exactly one stage module and every shell shows the same thing.
 
-Readers and writers can share one ``Pipeline``: a write builds a complete new index
-beside the live one and swaps a single reference when it is done, so a concurrent
-reader sees the old index or the new one, never a mix. Writes are serialised by a
-lock (and across processes by a lock file in the index folder).
+Reads run inside one read transaction of the store each (:meth:`Pipeline._reading`),
+so a request sees one committed state however many rows it fetches. Writes are
+serialised by a lock (and across processes by a lock file in the index folder);
+uploads are staged outside the corpus and moved in only once their index write has
+committed (:mod:`qa.staging` says how a crash in between is resolved at start-up).
 """
 
 from __future__ import annotations
@@ -18,28 +19,29 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from qa.index.base import DocumentInfo, Snapshot, WriteBatch, open_store
 from qa.index.build import BuildReport, build_index
-from qa.index.store import IndexData, VersionPointer, current_version, load_index, save_index
 from qa.chunk import ChunkSettings
 from qa.embed import Embedder, get_embedder
-from qa.errors import EmptyCorpusError, InputError, NoIndexError, NotFoundError
-from qa.ingest import SUPPORTED_SUFFIXES, load_folder
+from qa.errors import Conflict, EmptyCorpusError, IndexMismatchError, InputError, NotFoundError
+from qa.ingest import SUPPORTED_SUFFIXES, iter_corpus_files
 from qa.retrieve import Retriever
 from qa.settings import SAMPLE_CORPUS, Settings
+from qa.staging import Staging
 from qa.types import Answer, Document, Filters, Hit, Turn
 
 
 @dataclass(frozen=True)
 class _Live:
-    """The index a reader uses, and the retriever over it, swapped as one reference."""
+    """The snapshot a reader uses, and the retriever over it, swapped as one reference."""
 
-    data: IndexData
+    snapshot: Snapshot
     retriever: Retriever
 
 
@@ -77,18 +79,16 @@ def safe_filename(name: str) -> str:
 
 
 class Pipeline:
-    """One corpus, one index folder, one embedder."""
+    """One corpus, one store, one embedder."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None, store=None):
         self.settings = settings or Settings()
         self._embedder = embedder
+        self.store = store if store is not None else open_store(self.settings.store, self.settings)
         self._live: _Live | None = None
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        # CURRENT, re-read only when it changes and looked at no more than once a
-        # millisecond (a request asks several times); this pipeline's own writes are
-        # seen at once, another process's within that millisecond.
-        self._pointer = VersionPointer(max_age_s=0.001)
+        self._recovered = False
 
     # ------------------------------------------------------------------ plumbing
 
@@ -102,15 +102,16 @@ class Pipeline:
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
 
+    def _chunking(self) -> ChunkSettings:
+        return ChunkSettings(self.settings.chunk_size, self.settings.chunk_overlap)
+
     def corpus_dir(self) -> Path:
         """The folder the live index was built from (uploads are written there)."""
-        view = self._current(required=False)
-        if view is not None and view.data.manifest.corpus_dir:
-            folder = Path(view.data.manifest.corpus_dir)
-            # An index of the repository's own sample folder: write to the working
-            # copy instead (documents are matched by hash, so nothing is re-embedded).
-            if folder.resolve() != SAMPLE_CORPUS.resolve():
-                return folder
+        folder = self.store.corpus_dir()
+        # An index of the repository's own sample folder: write to the working copy
+        # instead (documents are matched by hash, so nothing is re-embedded).
+        if folder and Path(folder).resolve() != SAMPLE_CORPUS.resolve():
+            return Path(folder)
         return seed_corpus(self.settings)
 
     @contextmanager
@@ -119,33 +120,46 @@ class Pipeline:
         with self._write_lock, open(self.index_dir / ".write.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                if not self._recovered:
+                    self._recover_locked()
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _current(self, required: bool = True) -> "_LiveView | None":
-        live = self._live
-        name = self._pointer.name(self.settings.index_dir)
-        if name is None:
-            if required:
-                raise NoIndexError(
-                    f"no index found in {self.index_dir}",
-                    hint="build one with `qa index [FOLDER]` (no folder: the bundled sample corpus)",
-                )
-            return None
-        if live is None or live.data.version != name:
-            with self._read_lock:
-                live = self._live
-                if live is None or live.data.version != name:
-                    data = load_index(self.index_dir)
-                    live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
-                    self._live = live
-        return _LiveView(live)
+    @contextmanager
+    def _reading(self) -> Iterator[_Live]:
+        """The live snapshot and its retriever, inside one read transaction."""
+        with self.store.reading():
+            snapshot = self.store.snapshot()
+            live = self._live
+            if live is None or live.snapshot is not snapshot:
+                with self._read_lock:
+                    live = self._live
+                    if live is None or live.snapshot is not snapshot:
+                        live = _Live(snapshot, Retriever(snapshot, self.embedder, self.settings.fusion,
+                                                         self.settings.max_question_chars))
+                        self._live = live
+            yield live
 
     def loaded(self) -> bool:
         return self._live is not None
 
     # ------------------------------------------------------------------ writes
+
+    def recover(self) -> None:
+        """Finish or undo what a crash cut off (staged uploads and deletions), and
+        remove files no committed state names. Runs before the first write anyway."""
+        with self._writing():
+            pass
+
+    def _recover_locked(self) -> None:
+        try:
+            if self.store.index_settings() is not None:
+                Staging(self.corpus_dir()).recover(self.store)
+            self.store.cleanup()
+        except IndexMismatchError:
+            return  # an index of the old format: only `qa index --rebuild` may touch it
+        self._recovered = True
 
     def index(
         self,
@@ -160,115 +174,130 @@ class Pipeline:
             raise NotFoundError(f"folder {root} does not exist", hint="pass an existing folder of documents")
         if not root.is_dir():
             raise InputError(f"{root} is a file, not a folder", hint="pass the folder that contains it")
+        if not iter_corpus_files(root):
+            raise EmptyCorpusError(f"no readable document in {root}",
+                                   hint=f"add files of these types: {', '.join(SUPPORTED_SUFFIXES)}")
         with self._writing():
-            result = load_folder(root, warn=warn)
-            if not result.documents:
-                raise EmptyCorpusError(
-                    f"no readable document in {root}",
-                    hint=f"add files of these types: {', '.join(SUPPORTED_SUFFIXES)}",
-                )
-            previous = None
-            if not rebuild:
-                try:
-                    previous = load_index(self.index_dir)
-                except NoIndexError:
-                    previous = None
-            data, report = build_index(
-                result.documents,
-                self.embedder,
-                ChunkSettings(self.settings.chunk_size, self.settings.chunk_overlap),
-                vector_index=self.settings.vector_index,
-                previous=previous,
-                batch_size=self.settings.batch_size,
-                progress=progress,
-                corpus_dir=str(root.resolve()),
-            )
-            if data is not None:
+            if rebuild:
+                self.store.clear()
+                self._live = None
+                self._recover_locked()
+            report = build_index(root, self.store, self.embedder, self._chunking(),
+                                 batch_docs=self.settings.batch_docs, batch_size=self.settings.batch_size,
+                                 warn=warn, progress=progress)
+            if not report.is_noop:
                 t = time.perf_counter()
-                save_index(data, self.index_dir)
-                self._pointer.forget()
-                report.timings_s["write"] = time.perf_counter() - t
-                data = data_with_version(data, self.index_dir)
-                self._live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
-            return report
+                self.store.maintain()
+                report.timings_s["merge"] = time.perf_counter() - t
+            return self._with_totals(report, root)
 
-    def add_document(self, filename: str, content: bytes) -> tuple[str, BuildReport]:
-        """Store an uploaded file in the corpus folder and index it incrementally."""
+    def _with_totals(self, report: BuildReport, root: Path) -> BuildReport:
+        with self.store.reading():
+            if self.store.index_settings() is None:
+                raise EmptyCorpusError(f"no readable document in {root}",
+                                       hint="; ".join(report.skipped) or "add text, HTML, PDF or DOCX files")
+            snapshot = self.store.snapshot()
+            if not snapshot.n_chunks and not snapshot.documents():
+                raise EmptyCorpusError(f"no readable document in {root}",
+                                       hint="; ".join(report.skipped) or "add text, HTML, PDF or DOCX files")
+            return replace(report, chunks=snapshot.n_chunks, sentences=snapshot.n_sentences)
+
+    def add_document(self, filename: str, content: bytes, replace_existing: bool = True) -> tuple[str, BuildReport]:
+        """Index an uploaded file and store it in the corpus folder, as one write.
+
+        The bytes are staged outside the corpus; the file appears in the corpus folder
+        only after the index write that holds it has committed.
+        """
+        from qa.uploads import check_readable
+
         name = safe_filename(filename)
         if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
             raise InputError(
                 f"file type {Path(name).suffix or '(none)'!r} of {name!r} is not supported",
                 hint=f"upload one of: {', '.join(SUPPORTED_SUFFIXES)}",
             )
-        root = self.corpus_dir()
-        target = (root / name).resolve()
-        if target.parent != root.resolve():  # belt and braces: never write outside the corpus
-            raise InputError(f"refusing to write {name!r} outside the corpus folder")
-        _check_readable(name, content)
-        tmp = root / f".{name}.upload"
-        tmp.write_bytes(content)
-        os.replace(tmp, target)
-        report = self.index(root)
-        return name, report
+        check_readable(name, content)
+        with self._writing():
+            root = self.corpus_dir()
+            target = (root / name).resolve()
+            if target.parent != root.resolve():  # belt and braces: never write outside the corpus
+                raise InputError(f"refusing to write {name!r} outside the corpus folder")
+            known = self.store.stamps()
+            if not replace_existing and (name in known or target.exists()):
+                raise Conflict(f"a document named {name!r} is already indexed",
+                               hint="pass ?replace=true to overwrite it, or upload it under another name")
+            staging = Staging(root)
+            with staging.upload(name, content) as staged:
+                report = build_index(root, self.store, self.embedder, self._chunking(),
+                                     batch_size=self.settings.batch_size, only=[(staged, name)])
+                if report.skipped:
+                    raise InputError(f"{name} cannot be indexed: {report.skipped[0]}",
+                                     hint="upload a text, HTML, PDF or DOCX file with text in it")
+            return name, self._with_totals(report, root)
 
     def delete_document(self, doc_id: str) -> BuildReport:
-        data = self._current().data
-        if doc_id not in data.documents:
-            raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with GET /v1/documents")
-        root = self.corpus_dir()
-        target = (root / doc_id).resolve()
-        if root.resolve() not in target.parents:
-            raise InputError(f"document id {doc_id!r} points outside the corpus folder")
-        if target.exists():
-            target.unlink()
-        return self.index(root)
+        with self._writing():
+            if doc_id not in self.store.stamps():
+                raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with GET /v1/documents")
+            root = self.corpus_dir()
+            target = (root / doc_id).resolve()
+            if root.resolve() not in target.parents:
+                raise InputError(f"document id {doc_id!r} points outside the corpus folder")
+            with Staging(root).delete(doc_id):
+                self.store.write([WriteBatch(deletes=(doc_id,))], self.store.index_settings())
+            report = BuildReport((), (), (doc_id,), (), 0, 0, 0)
+            return self._with_totals(report, root)
+
+    def maintain(self) -> None:
+        """Merge small segments (after writes; slow at most once per size class)."""
+        with self._writing():
+            self.store.maintain()
 
     # ------------------------------------------------------------------ reads
 
-    def documents(self) -> list[Document]:
-        return list(self._current().data.documents.values())
+    def documents(self) -> list[DocumentInfo]:
+        with self._reading() as live:
+            return list(live.snapshot.documents())
 
     def document(self, doc_id: str) -> Document:
-        docs = self._current().data.documents
-        if doc_id not in docs:
+        with self._reading() as live:
+            doc = live.snapshot.document(doc_id)
+        if doc is None:
             raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with `qa documents`")
-        return docs[doc_id]
+        return doc
 
     def retriever(self) -> Retriever:
         """The retriever over the live index (used by calibration and evaluation)."""
-        return self._current().retriever
+        with self._reading() as live:
+            return live.retriever
 
     def chunk_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for chunk in self._current().data.chunks:
-            counts[chunk.doc_id] = counts.get(chunk.doc_id, 0) + 1
-        return counts
+        return {d.doc_id: d.chunks for d in self.documents()}
 
     def search(
         self, query: str, k: int | None = None, mode: str | None = None, filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The best passages; ``query_vector`` (from :meth:`query_vector`) skips the embedding."""
-        return self._current().retriever.search(
-            query, k=self.settings.k if k is None else k, mode=mode or self.settings.mode, filters=filters,
-            query_vector=query_vector,
-        )
+        with self._reading() as live:
+            return live.retriever.search(
+                query, k=self.settings.k if k is None else k, mode=mode or self.settings.mode, filters=filters,
+                query_vector=query_vector,
+            )
 
     def search_is_light(self) -> bool:
-        """True when the loaded index is the live one and small enough that a search,
-        once the query is embedded, is a few hundred microseconds of CPU: a server can
-        then run that part on its event loop (no hand-over to a thread) without
-        stalling it. False when nothing is loaded or a newer version awaits loading.
-        """
+        """True when the live snapshot is small enough that a search, once the query is
+        embedded, is a few hundred microseconds of CPU: a server can then run that
+        part on its event loop (no hand-over to a thread) without stalling it."""
         live = self._live
-        return (live is not None and live.retriever.light
-                and self._pointer.name(self.settings.index_dir) == live.data.version)
+        return live is not None and live.retriever.light
 
     def query_vector(self, query: str) -> np.ndarray:
         """The embedding of ``query`` that :meth:`search` would compute: the model call
         (or query-cache lookup), split off so a server can run it on a worker thread
         and the cheap rest of the search where it likes."""
-        return self._current().retriever.question_vector(query)
+        with self._reading() as live:
+            return live.retriever.question_vector(query)
 
     def ask(
         self,
@@ -279,43 +308,12 @@ class Pipeline:
     ) -> Answer:
         from qa.answer import answer_question
 
-        live = self._current()
-        return answer_question(
-            question,
-            live.retriever,
-            history=history,
-            k=self.settings.k if k is None else k,
-            filters=filters,
-            settings=self.settings,
-        )
-
-
-class _LiveView:
-    """Read-only handle on one live index; taken once per request."""
-
-    def __init__(self, live: _Live):
-        self.data = live.data
-        self.retriever = live.retriever
-
-
-def data_with_version(data: IndexData, index_dir: Path) -> IndexData:
-    folder = current_version(index_dir)
-    from dataclasses import replace
-
-    return replace(data, version=folder.name if folder else "")
-
-
-def _check_readable(name: str, content: bytes) -> None:
-    """Reject an upload that ingestion could not read, before it reaches the corpus."""
-    import tempfile
-
-    from qa.errors import IngestError
-    from qa.ingest import read_text
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(content)
-        try:
-            read_text(path)
-        except IngestError as exc:
-            raise InputError(f"{name} cannot be indexed: {exc.message}", hint="upload a text, HTML, PDF or DOCX file with text in it") from exc
+        with self._reading() as live:
+            return answer_question(
+                question,
+                live.retriever,
+                history=history,
+                k=self.settings.k if k is None else k,
+                filters=filters,
+                settings=self.settings,
+            )

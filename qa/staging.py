@@ -1,0 +1,135 @@
+"""Uploads and deletions in flight: staged beside the corpus, committed with the index.
+
+An upload is written to ``<corpus>/.qa-staging/<token>.part`` with an intent record
+``<token>.json`` (what it is for, and the hash of its bytes); the index write that
+holds it commits; only then is the file moved to its name in the corpus folder. A
+deletion first moves the file out of the corpus into the staging folder, then
+commits the index write, then removes it.
+
+The rule when a crash cut one off (applied by :meth:`Staging.recover` before the
+next write, and when ``qa serve`` starts): **the index decides**. An upload whose
+document the committed index holds, with the same hash, is finished (moved into the
+corpus); any other is discarded. A deletion whose document the index no longer holds
+is finished (the file removed); otherwise it is undone (the file moved back). Then
+nothing else may stay in the staging folder. So the corpus folder and the index
+agree after any crash, and a client that got no reply never finds its upload
+indexed later by some unrelated write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from qa.ingest import content_hash
+
+FOLDER = ".qa-staging"  # hidden: corpus scans never list it
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class Staging:
+    """The staging folder of one corpus folder."""
+
+    def __init__(self, corpus: Path):
+        self.corpus = Path(corpus)
+        self.folder = self.corpus / FOLDER
+
+    def _intent(self, op: str, name: str, digest: str = "") -> tuple[Path, Path]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex[:16]
+        part, intent = self.folder / f"{token}.part", self.folder / f"{token}.json"
+        # The short token, not the document's name, names staged files: however long
+        # the name, these fit the file system's limit.
+        tmp = self.folder / f"{token}.json.tmp"
+        _write_durably(tmp, json.dumps({"op": op, "name": name, "hash": digest}, ensure_ascii=False).encode())
+        os.replace(tmp, intent)
+        return part, intent
+
+    @contextmanager
+    def upload(self, name: str, content: bytes) -> Iterator[Path]:
+        """Stage ``content``; the body indexes the yielded file; on success it becomes
+        ``<corpus>/<name>``, on an exception it is dropped."""
+        part, intent = self._intent("add", name, content_hash(content))
+        try:
+            _write_durably(part, content)
+            _fsync_dir(self.folder)
+            yield part
+        except BaseException:
+            part.unlink(missing_ok=True)
+            intent.unlink(missing_ok=True)
+            raise
+        os.replace(part, self.corpus / name)
+        _fsync_dir(self.corpus)
+        intent.unlink()
+
+    @contextmanager
+    def delete(self, doc_id: str) -> Iterator[None]:
+        """Move the document's file aside; the body commits the deletion; on success
+        the file is removed, on an exception it is put back."""
+        target = self.corpus / doc_id
+        part, intent = self._intent("delete", doc_id)
+        moved = target.exists()
+        if moved:
+            os.replace(target, part)
+            _fsync_dir(self.folder)
+        try:
+            yield
+        except BaseException:
+            if moved:
+                os.replace(part, target)
+            intent.unlink(missing_ok=True)
+            raise
+        part.unlink(missing_ok=True)
+        intent.unlink()
+
+    def recover(self, store) -> list[str]:
+        """Apply the rule above to every intent left by a crash; returns what was done."""
+        if not self.folder.exists():
+            return []
+        stamps = store.stamps()
+        done = []
+        for intent in sorted(self.folder.glob("*.json")):
+            try:
+                info = json.loads(intent.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                intent.unlink(missing_ok=True)
+                continue
+            part = intent.with_suffix(".part")
+            name, target = info["name"], self.corpus / info["name"]
+            stamp = stamps.get(name)
+            if info["op"] == "add":
+                if part.exists() and stamp is not None and stamp.content_hash == info["hash"]:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(part, target)
+                    done.append(f"finished upload {name}")
+                else:
+                    done.append(f"discarded upload {name}")
+            elif part.exists():
+                if stamp is None:
+                    done.append(f"finished deletion {name}")
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(part, target)
+                    done.append(f"undid deletion {name}")
+            intent.unlink(missing_ok=True)
+        shutil.rmtree(self.folder, ignore_errors=True)  # stray parts and half-written intents
+        return done
