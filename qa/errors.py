@@ -57,6 +57,13 @@ class ConfigError(QAError):
     http_status = 400
 
 
+class StoreUnavailableError(QAError):
+    """The index store (a Milvus server or file) cannot be reached or refused an operation."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+
 class EmptyCorpusError(InputError):
     """A folder held no readable document."""
 

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(40, ge=0, le=2000, description="Chunk overlap in characters")
     store: str = Field("local", description="Index store: local (SQLite catalogue + FAISS segments in "
                        "index_dir) or milvus")
+    milvus_uri: str = Field("", description="Milvus: a Milvus Lite file ending in .db (embedded, one process "
+                            "at a time) or http://host:19530 (default: <index_dir>/milvus.db)")
+    milvus_token: str | None = Field(None, description="Milvus: user:password or an API token")
+    milvus_bm25: str = Field("project", description="Milvus: the BM25 side: project (Milvus BM25 over the "
+                             "project's jieba search tokens) or jieba (Milvus's jieba analyzer on the folded text)")
+    milvus_index: str = Field("flat", description="Milvus: dense index type, chosen when the collections are "
+                              "created: flat, autoindex, ivf, hnsw (hnsw needs a Milvus server, not Lite)")
     batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size")
     batch_docs: int = Field(64, ge=1, le=100_000, description="Documents embedded and written per segment "
                             "when indexing a folder")
@@ -91,6 +98,20 @@ class Settings(BaseSettings):
     def _fusion(cls, value: str) -> str:
         if value not in ("score", "rrf"):
             raise ValueError(f"fusion must be one of score, rrf; got {value!r}")
+        return value
+
+    @field_validator("milvus_bm25")
+    @classmethod
+    def _milvus_bm25(cls, value: str) -> str:
+        if value not in ("project", "jieba"):
+            raise ValueError(f"milvus_bm25 must be one of project, jieba; got {value!r}")
+        return value
+
+    @field_validator("milvus_index")
+    @classmethod
+    def _milvus_index(cls, value: str) -> str:
+        if value not in ("flat", "autoindex", "ivf", "hnsw"):
+            raise ValueError(f"milvus_index must be one of flat, autoindex, ivf, hnsw; got {value!r}")
         return value
 
     @field_validator("store")
