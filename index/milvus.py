@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -205,6 +206,9 @@ def _quiet_pymilvus() -> None:
     # each failure into one StoreUnavailableError, so those logs would only repeat it.
     # pymilvus configures its loggers when imported: import it first, then quiet them.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    # gRPC's C core prints keepalive notices ("too_many_pings") on an idle channel, e.g.
+    # while a long build embeds; the client reconnects by itself, so they are noise.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         import pymilvus  # noqa: F401
     except ImportError:
