@@ -254,3 +254,23 @@ def test_unreachable_milvus_is_one_clear_error(tmp_path):
     missing = tmp_path / "nowhere" / "x.db"
     with pytest.raises(StoreUnavailableError, match="does not exist"):
         MilvusStore(str(missing))
+
+
+@pytest.mark.parametrize("preload_rows", [0, 50_000])
+def test_term_statistics_equal_the_local_stores(tmp_path, tiny_corpus, monkeypatch, preload_rows):
+    import qa.index.milvus as milvus_module
+
+    monkeypatch.setattr(milvus_module, "PRELOAD_TERM_ROWS", preload_rows)  # per-term queries, or one load
+    local = _pipeline(tmp_path, tiny_corpus, store="local")
+    local.index(tiny_corpus)
+    milvus = _pipeline(tmp_path, tiny_corpus)
+    milvus.index(tiny_corpus)
+    (tiny_corpus / "wuhan.txt").unlink()  # a retired version's rows must not count
+    local.index(tiny_corpus)
+    milvus.index(tiny_corpus)
+    with local.store.reading():
+        expected = local.store.snapshot().term_stats()
+        got = milvus.store.snapshot().term_stats()
+        assert got.n == expected.n
+        for term in ("急救", "分钟", "鄂州", "驿站", "p2", "人脸识别", "不存在的词"):
+            assert got.df.get(term, 0) == expected.df.get(term, 0), term
