@@ -785,6 +785,9 @@ def markdown(result: dict) -> str:
                 parts.append(f"- HTTP skipped: {h[key]}")
         if "skipped" in load:
             parts.append(f"- load test skipped: {load['skipped']}")
+    from qa.eval.bench_stores import markdown_section
+
+    parts += markdown_section(result, _load(result, "stores"))
     s = result.get("scale")
     if s:
         parts += ["", f"## Scale{_load(result, 'scale')}: synthetic clustered {s['dim']}-d unit vectors, {s['queries']} queries one at a "
@@ -850,6 +853,19 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
                 ("http", "HTTP latency against qa serve",
                  lambda: bench_http(settings, index_dir, corpus, questions, plan)),
             ]
+        if part in ("all", "corpus", "stores"):
+            from qa.eval.bench_stores import bench_stores
+
+            if part == "stores":  # only this part: it still needs the corpus index to copy
+                t = time.perf_counter()
+                embedder = get_embedder(settings.embedder)
+                result["model_load_s"] = round(time.perf_counter() - t, 3)
+                corpus = bench_corpus(Path(settings.corpus_dir), work, plan.max_corpus_chars)
+                index_dir = work / "index"
+                questions = gold_questions(plan.max_questions)
+                sections.append(("build", f"build: {corpus}", lambda: bench_build(settings, embedder, corpus, index_dir)))
+            sections.append(("stores", "the local store and Milvus Lite side by side",
+                             lambda: bench_stores(settings, embedder, index_dir, corpus, questions, plan, work)))
         if part in ("all", "scale"):
             sections.append(("scale", "scale", lambda: bench_scale(plan, work, progress)))
         for name, message, run in sections:

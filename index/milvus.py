@@ -594,10 +594,17 @@ class MilvusStore:
                 cache.clear()
 
     def close(self) -> None:
+        """Close the connection; for a .db URI also stop this process's Milvus Lite
+        server, so that another process can open the file (every store of this
+        process on the same file is closed with it)."""
         try:
             self._client.close()
         except self._errors:
             pass
+        if self.uri.endswith(".db"):
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
 
 
 def _settings_of(state: dict) -> IndexSettings:
@@ -927,6 +934,64 @@ class MilvusSnapshot:
 
     def term_stats(self) -> TermStats:
         return TermStats(self._df, self.n_chunks)
+
+
+# ---------------------------------------------------------------- copying an index
+
+
+def copy_into(snapshot, store, stamps: Mapping[str, FileStamp] | None = None, batch_docs: int = 16) -> int:
+    """Write every document of ``snapshot`` (any store's) into ``store``, reusing its
+    vectors: moving a local index to Milvus without embedding anything again.
+
+    Sentences are enumerated with :meth:`neighbour` from each document's first chunk,
+    so a sentence outside every chunk is copied too and neighbours keep their order.
+    Returns the number of documents written.
+    """
+    from qa.index.lexical import tokenize
+
+    stamps = stamps or {}
+    ids, chunks = snapshot.all_chunks()
+    by_doc: dict[str, list[int]] = {}
+    for cid, chunk in zip(ids.tolist(), chunks):
+        by_doc.setdefault(chunk.doc_id, []).append(int(cid))
+    chunk_of = dict(zip(ids.tolist(), chunks))
+
+    def sentences_of(cids: list[int]) -> list[int]:
+        seed = next((s for c in cids for s in snapshot.chunk_sentences(c)), None)
+        if seed is None:
+            return []
+        first = seed
+        while (prev := snapshot.neighbour(first, -1)) is not None:
+            first = prev
+        out = [first]
+        while (nxt := snapshot.neighbour(out[-1], 1)) is not None:
+            out.append(nxt)
+        return out
+
+    def batches() -> Iterator[WriteBatch]:
+        first = True
+        for part in iter_batches(sorted(by_doc), batch_docs):
+            rows = []
+            for doc_id in part:
+                cids = sorted(by_doc[doc_id])
+                sids = sentences_of(cids)
+                index = {s: i for i, s in enumerate(sids)}
+                doc_chunks = tuple(chunk_of[c] for c in cids)
+                stamp = stamps.get(doc_id)
+                rows.append(DocumentRows(
+                    document=snapshot.document(doc_id), chunks=doc_chunks,
+                    sentences=tuple(snapshot.sentence(s) for s in sids),
+                    chunk_vectors=snapshot.chunk_vectors(np.array(cids, dtype=np.int64)),
+                    sentence_vectors=snapshot.sentence_vectors(np.array(sids, dtype=np.int64)),
+                    chunk_tokens=tuple(tuple(tokenize(c.search_text)) for c in doc_chunks),
+                    chunk_sentences=tuple(tuple(index[s] for s in snapshot.chunk_sentences(c) if s in index)
+                                          for c in cids),
+                    size=stamp.size if stamp else 0, mtime_ns=stamp.mtime_ns if stamp else 0))
+            yield WriteBatch(upserts=tuple(rows), corpus_dir=snapshot.corpus_dir if first else None)
+            first = False
+
+    store.write(batches(), snapshot.settings)
+    return len(by_doc)
 
 
 # ---------------------------------------------------------------- a Milvus Lite server

@@ -344,8 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="measure build and query speed, and scale")
     p.add_argument("--report", metavar="DIR", help="write bench.md and bench.json here")
     p.add_argument("--quick", action="store_true", help="smaller runs (for CI smoke tests)")
-    p.add_argument("--part", choices=["all", "corpus", "scale"], default="all",
-                   help="corpus: build, re-index and query latency; scale: synthetic FAISS runs (default: all)")
+    p.add_argument("--part", choices=["all", "corpus", "stores", "scale"], default="all",
+                   help="corpus: build, re-index and query latency (and the stores side by side); stores: the "
+                   "build and local store vs Milvus Lite only; scale: synthetic FAISS runs (default: all)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("feedback", parents=[common], help="feedback collected in the chat UI")

@@ -274,3 +274,19 @@ def test_term_statistics_equal_the_local_stores(tmp_path, tiny_corpus, monkeypat
         assert got.n == expected.n
         for term in ("急救", "分钟", "鄂州", "驿站", "p2", "人脸识别", "不存在的词"):
             assert got.df.get(term, 0) == expected.df.get(term, 0), term
+
+
+def test_a_local_index_copied_into_milvus_answers_alike_and_reindexes_as_a_noop(tmp_path, tiny_corpus):
+    from qa.index.milvus import copy_into
+
+    local = _pipeline(tmp_path, tiny_corpus, store="local")
+    local.index(tiny_corpus)
+    emb = CountingEmbedder()
+    milvus = _pipeline(tmp_path, tiny_corpus, embedder=emb)
+    with local.store.reading():
+        assert copy_into(local.store.snapshot(), milvus.store, local.store.stamps()) == 3
+    assert emb.count == 0
+    assert milvus.index(tiny_corpus).is_noop and emb.count == 0  # the stamps came along
+    for question in QUESTIONS:
+        assert [(h.doc_id, h.start) for h in local.search(question)] == [(h.doc_id, h.start) for h in milvus.search(question)]
+        assert [c.to_json() for c in local.ask(question).citations] == [c.to_json() for c in milvus.ask(question).citations]
