@@ -326,6 +326,18 @@ class MilvusStore:
     def search(self, kind: str, what: str, **kwargs) -> list[dict]:
         return list(self.call(what, self._client.search, self.name(kind), **kwargs)[0])
 
+    def scan(self, kind: str, what: str, filter: str, fields: list[str]) -> list[dict]:
+        """Every row matching ``filter``, however many (a plain query stops at 16,384)."""
+        iterator = self.call(what, self._client.query_iterator, self.name(kind), batch_size=10_000, filter=filter,
+                             output_fields=fields)
+        rows: list[dict] = []
+        while True:
+            batch = self.call(what, iterator.next)
+            if not batch:
+                iterator.close()
+                return rows
+            rows += batch
+
     def fetch(self, kind: str, ids: Sequence[int], fields: list[str], what: str) -> list[dict]:
         rows: list[dict] = []
         for part in iter_batches(list(ids), FETCH_BATCH):
@@ -424,7 +436,7 @@ class MilvusStore:
 
     def _live_rows(self, generation: int, fields: list[str], extra: str = "") -> list[dict]:
         flt = f"gen_from <= {generation} and gen_to > {generation}" + (f" and ({extra})" if extra else "")
-        return self.query("documents", "listing documents", filter=flt, output_fields=fields)
+        return self.scan("documents", "listing documents", flt, fields)
 
     def stamps(self) -> dict[str, FileStamp]:
         state = self.state()
@@ -458,6 +470,8 @@ class MilvusStore:
     def write(self, batches: Iterable[WriteBatch], settings: IndexSettings) -> None:
         state = self.state()
         if state is None:
+            # No committed state: whatever collections exist are a cut-off first write's.
+            self.clear()
             self._create(settings.dim)
             state = {"schema": SCHEMA_VERSION, "generation": 0, "embedder": settings.embedder,
                      "dim": settings.dim, "chunk_size": settings.chunk_size,
@@ -475,11 +489,11 @@ class MilvusStore:
         n_chunks, n_sentences = int(state["n_chunks"]), int(state["n_sentences"])
         written: dict[str, int] = {}
         for batch in batches:
-            for rows in batch.upserts:
+            keys = self._new_keys(len(batch.upserts))
+            for rows, key in zip(batch.upserts, keys):
                 doc_id = rows.document.doc_id
                 if doc_id in written:  # the same document twice in one write: the later wins
                     retired[written[doc_id]] = {"doc_key": written[doc_id]}
-                key = self._new_key()
                 self._insert_document(rows, key, new)
                 written[doc_id] = key
                 n_chunks += len(rows.chunks)
@@ -513,12 +527,16 @@ class MilvusStore:
         self._checked_at = 0.0  # this process sees its own write at once
         self._drop_keys(list(retired))
 
-    def _new_key(self) -> int:
-        while True:
-            key = secrets.randbits(KEY_BITS) or 1
-            if not self.query("documents", "allocating a document key", filter=f"doc_key == {key}",
-                              output_fields=["doc_key"]):
-                return key
+    def _new_keys(self, n: int) -> list[int]:
+        """``n`` random document keys no stored version uses (one query per batch)."""
+        keys: list[int] = []
+        while len(keys) < n:
+            fresh = list({secrets.randbits(KEY_BITS) or 1 for _ in range(n - len(keys))} - set(keys))
+            taken = {int(r["doc_key"]) for r in self.query(
+                "documents", "allocating document keys", filter=f"doc_key in {int_list(fresh)}",
+                output_fields=["doc_key"])}
+            keys += [k for k in fresh if k not in taken]
+        return keys
 
     def _insert_document(self, rows: DocumentRows, key: int, generation: int) -> None:
         doc = rows.document
@@ -579,8 +597,7 @@ class MilvusStore:
         if state is None:
             return
         g = int(state["generation"])
-        rows = self.query("documents", "finding orphaned rows", filter=f"gen_from > {g} or gen_to <= {g}",
-                          output_fields=["doc_key"])
+        rows = self.scan("documents", "finding orphaned rows", f"gen_from > {g} or gen_to <= {g}", ["doc_key"])
         if rows:
             self._drop_keys([int(r["doc_key"]) for r in rows])
 
