@@ -290,3 +290,12 @@ def test_a_local_index_copied_into_milvus_answers_alike_and_reindexes_as_a_noop(
     for question in QUESTIONS:
         assert [(h.doc_id, h.start) for h in local.search(question)] == [(h.doc_id, h.start) for h in milvus.search(question)]
         assert [c.to_json() for c in local.ask(question).citations] == [c.to_json() for c in milvus.ask(question).citations]
+
+
+def test_module_doctests():
+    import doctest
+
+    import qa.index.milvus
+
+    failures, tried = doctest.testmod(qa.index.milvus)
+    assert tried >= 7 and failures == 0
