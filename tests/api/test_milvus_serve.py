@@ -113,3 +113,22 @@ def test_an_upload_through_one_replica_is_retrieved_through_the_other(tmp_path, 
         while "huangshi.txt" in {d["doc_id"] for d in requests.get(f"{a}/v1/documents", timeout=30).json()["documents"]}:
             assert time.monotonic() < deadline, "replica a still lists the deleted document"
             time.sleep(0.3)
+
+
+def test_a_replica_whose_milvus_goes_away_answers_503(tmp_path, tiny_corpus):
+    with ExitStack() as stack:
+        server = milvus_lite_server(tmp_path / "shared.db")
+        uri = server.__enter__()
+        try:
+            settings = Settings(corpus_dir=tiny_corpus, index_dir=tmp_path / "indexer", embedder="hash",
+                                chunk_size=60, chunk_overlap=10, store="milvus", milvus_uri=uri)
+            Pipeline(settings, embedder=HashEmbedder()).index(tiny_corpus)
+            a = stack.enter_context(replica(tmp_path, "a", uri))
+            assert requests.post(f"{a}/v1/retrieve", json={"query": "急救圈"}, timeout=30).status_code == 200
+        finally:
+            server.__exit__(None, None, None)
+        time.sleep(0.5)  # past the replica's state check interval: the next request asks Milvus
+        reply = requests.post(f"{a}/v1/retrieve", json={"query": "宜昌急救圈"}, timeout=120)
+        assert reply.status_code == 503, reply.text
+        error = reply.json()["error"]
+        assert error["code"] == "store_unavailable" and uri in error["message"]
