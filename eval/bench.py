@@ -591,7 +591,7 @@ def scale_worker(cfg: dict) -> dict:
         index = segment.ann["chunks"]
         out["nlist"] = int(index.nlist)
         out["runs"] = []
-        for nprobe in sorted(set(IVF_NPROBE) | {DEFAULT_NPROBE}):
+        for nprobe in sorted(set(IVF_NPROBE) | {DEFAULT_NPROBE, int(index.nlist)}):
             if nprobe > index.nlist:
                 continue
             index.nprobe = nprobe

@@ -22,7 +22,7 @@ def test_bench_quick_writes_report(tmp_path, monkeypatch, tiny_corpus, capsys):
     assert (report / "bench.md").read_text(encoding="utf-8").startswith("# qa bench")
     build = result["build"]
     assert build["documents"] == 3 and build["embedded_texts"] == build["chunks"] + build["sentences"]
-    assert set(build["stages_s"]) >= {"load", "clean", "metadata", "chunk", "embed", "tokenize", "index", "write"}
+    assert set(build["stages_s"]) >= {"scan", "read", "chunk", "embed", "tokenize", "write", "merge"}
     assert result["reindex"]["nothing_embedded"] is True
     assert result["reindex"]["cli_exit_codes"] == [0, 0]
     latency = result["queries"]["latency_ms"]
@@ -31,12 +31,13 @@ def test_bench_quick_writes_report(tmp_path, monkeypatch, tiny_corpus, capsys):
     assert "skipped" not in http, http
     assert all(row["errors"] == 0 for row in http["sequential_ms"].values())
     rows = result["scale"]["sizes"]["2000"]
-    assert [r["kind"] for r in rows] == ["data", "flat", "hnsw", "ivf"]
+    assert [r["kind"] for r in rows] == ["data", "flat", "ivf"]
     assert all("error" not in r and r["peak_rss_mb"] > 0 for r in rows)
     assert rows[1]["runs"][0]["recall@10"] == 1.0
-    assert all(0.0 <= run["recall@10"] <= 1.0 for r in rows[2:] for run in r["runs"])
-    # efSearch 256 on 2,000 clustered vectors searches nearly exhaustively
-    assert rows[2]["runs"][-1]["recall@10"] >= 0.99
+    assert all(0.0 <= run["recall@10"] <= 1.0 for run in rows[2]["runs"])
+    # the last run probes every list of the segment: exhaustive
+    # over 8-bit codes, so nearly every true neighbour is found
+    assert rows[2]["runs"][-1]["recall@10"] >= 0.95
     assert not (tmp_path / "unused-index").exists()  # the bench never touches the configured index
 
 
@@ -76,5 +77,5 @@ def test_bench_scale_part_only(tmp_path, monkeypatch, capsys):
     assert main(["bench", "--quick", "--part", "scale", "--report", str(report)]) == 0
     result = json.loads((report / "bench.json").read_text(encoding="utf-8"))
     assert result["part"] == "scale" and "build" not in result and "queries" not in result
-    assert [r["kind"] for r in result["scale"]["sizes"]["2000"]] == ["data", "flat", "hnsw", "ivf"]
+    assert [r["kind"] for r in result["scale"]["sizes"]["2000"]] == ["data", "flat", "ivf"]
     assert "## Index build" not in capsys.readouterr().out
