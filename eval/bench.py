@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -69,6 +70,8 @@ class BenchPlan:
     scale_sizes: tuple[int, ...]
     scale_queries: int
     scale_timeout_s: dict[int, float]
+    growth_sizes: tuple[int, ...] | None = None  # --part growth: None is growth.SIZES (QUICK_SIZES)
+    growth_embedder: str | None = None  # and one more point at the smallest size with this model
 
     @classmethod
     def for_run(cls, quick: bool) -> "BenchPlan":
@@ -785,6 +788,17 @@ def markdown(result: dict) -> str:
                 parts.append(f"- HTTP skipped: {h[key]}")
         if "skipped" in load:
             parts.append(f"- load test skipped: {load['skipped']}")
+    g = result.get("growth")
+    if g:
+        from qa.eval.growth import markdown as growth_markdown
+
+        parts += ["", f"## Growth{_load(result, 'growth')}: synthetic corpora (the short sample documents, "
+                  "retitled, digits re-drawn); hash embedder unless named; one HTTP client; medians of 3 writes",
+                  "", *growth_markdown(g),
+                  "", "Upload/replace/delete are over HTTP (the server's writer thread, including the segment "
+                  "merge a write may trigger); `beyond embedding` subtracts the model's own time, measured "
+                  "in process. Recall@10 compares the dense top 10 through the segments' ANN with exact "
+                  "scores over every stored vector."]
     s = result.get("scale")
     if s:
         parts += ["", f"## Scale{_load(result, 'scale')}: synthetic clustered {s['dim']}-d unit vectors, {s['queries']} queries one at a "
@@ -852,6 +866,11 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
             ]
         if part in ("all", "scale"):
             sections.append(("scale", "scale", lambda: bench_scale(plan, work, progress)))
+        if part == "growth":
+            from qa.eval.growth import bench_growth
+
+            sections.append(("growth", "growth", lambda: bench_growth(
+                plan.quick, work, progress, sizes=plan.growth_sizes, real_embedder=plan.growth_embedder)))
         for name, message, run in sections:
             if run is None:
                 continue
@@ -873,6 +892,8 @@ def write_bench(result: dict, folder: Path) -> list[Path]:
 
 def main(args, settings: Settings) -> int:
     plan = BenchPlan.for_run(bool(getattr(args, "quick", False)))
+    plan = dataclasses.replace(plan, growth_sizes=tuple(args.sizes) if getattr(args, "sizes", None) else None,
+                               growth_embedder=getattr(args, "growth_embedder", None))
     folder = Path(args.report) if getattr(args, "report", None) else Path("reports") / "bench"
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     part = getattr(args, "part", None) or "all"

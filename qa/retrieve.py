@@ -324,14 +324,15 @@ class Retriever:
             # gets part of its dense credit instead of being cut off at a floor.
             fused = score_fusion_arrays(dense, lexical, plan.lexical_weight)
         best = top_k_arrays(positions, fused, k)
+        chunks = self.snapshot.chunks([int(positions[i]) for i in best])
         hits = tuple(
             self._hit(
-                int(positions[i]),
+                chunk,
                 float(fused[i]),
                 None if dense is None else float(dense[i]),
                 float(lexical[i]) if lexical[i] > 0 else None,
             )
-            for i in best
+            for chunk, i in zip(chunks, best)
         )
         return Retrieval(hits, tuple(int(positions[i]) for i in best), vector, plan)
 
@@ -347,11 +348,12 @@ class Retriever:
             c=self.RRF_C,
         )
         best = top_k(fused, k)
-        hits = tuple(self._hit(pos, score, dense_d.get(pos), lexical_d.get(pos)) for pos, score in best)
+        chunks = self.snapshot.chunks([pos for pos, _ in best])
+        hits = tuple(self._hit(chunk, score, dense_d.get(pos), lexical_d.get(pos))
+                     for chunk, (pos, score) in zip(chunks, best))
         return Retrieval(hits, tuple(pos for pos, _ in best), vector, plan)
 
-    def _hit(self, pos: int, score: float, dense: float | None, lexical: float | None) -> Hit:
-        chunk = self.snapshot.chunk(pos)
+    def _hit(self, chunk, score: float, dense: float | None, lexical: float | None) -> Hit:
         doc = self.snapshot.document_info(chunk.doc_id)
         return Hit(
             chunk=chunk,

@@ -158,13 +158,19 @@ class Segment:
     def open(cls, folder: Path, seg: int) -> "Segment":
         folder = Path(folder)
         links = np.load(folder / "chunk_sentences.npz")
+
+        def mapped(name: str) -> np.ndarray:
+            # A plain ndarray over the mapping: np.memmap's subclass machinery costs
+            # microseconds on every indexing, and the query path indexes a lot.
+            return np.asarray(np.load(folder / name, mmap_mode="r"))
+
         arrays = SegmentArrays(
-            chunk_vectors=np.load(folder / "chunk_vectors.npy", mmap_mode="r"),
-            sentence_vectors=np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
+            chunk_vectors=mapped("chunk_vectors.npy"),
+            sentence_vectors=mapped("sentence_vectors.npy"),
             cs_ptr=links["ptr"], cs_idx=links["idx"],
-            chunk_docs=np.load(folder / "chunk_docs.npy", mmap_mode="r"),
-            sentence_docs=np.load(folder / "sentence_docs.npy", mmap_mode="r"),
-            chunk_lengths=np.load(folder / "chunk_lengths.npy", mmap_mode="r"),
+            chunk_docs=mapped("chunk_docs.npy"),
+            sentence_docs=mapped("sentence_docs.npy"),
+            chunk_lengths=mapped("chunk_lengths.npy"),
         )
         ann = {}
         for kind in ("chunks", "sentences"):

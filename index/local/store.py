@@ -33,7 +33,7 @@ from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from qa.index.base import (
 from qa.index.local import catalog
 from qa.index.local.catalog import CHUNK, SENTENCE
 from qa.index.local.segments import Segment, SegmentArrays, segment_arrays, write_segment
-from qa.segments import rows_dot_max
+from qa.segments import gather_rows, rows_dot_max
 from qa.types import Chunk, Document, Section, Sentence
 
 SEGMENTS = "segments"
@@ -685,10 +685,11 @@ class LocalSnapshot:
         # Each of the best sentences stands for the chunks that hold it.
         owners = []
         where = self._locate(sentences, self.sentence_base)
-        for sentence, i in zip(sentences.tolist(), where.tolist()):
+        for i in np.unique(where):
             seg = self.segments[i]
-            local = sentence - int(self.sentence_base[i])
-            owners.append(seg.sc_idx[seg.sc_ptr[local]:seg.sc_ptr[local + 1]] + self.chunk_base[i])
+            local = sentences[where == i] - self.sentence_base[i]
+            flat, _ = gather_rows(seg.sc_ptr, seg.sc_idx, local)
+            owners.append(flat + self.chunk_base[i])
         owner_ids = np.concatenate(owners) if owners else np.zeros(0, np.int64)
         return _best(c_scores, c_ids, chunk_depth), owner_ids
 
@@ -759,6 +760,24 @@ class LocalSnapshot:
         if row is None:
             raise KeyError(chunk_id)
         return Chunk(*row)
+
+    def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
+        """The chunks with these ids, in that order, in one catalogue query."""
+        keys = [self._split(int(c), self.chunk_base) for c in chunk_ids]
+        by_seg: dict[int, list[int]] = {}
+        for seg, pos in keys:
+            by_seg.setdefault(seg.seg, []).append(pos)
+        found = {}
+        for seg, positions in by_seg.items():  # one primary-key range per segment
+            for r in self.store._reader().execute(
+                    "SELECT c.seg, c.pos, d.doc_id, c.start, c.end, substr(d.text, c.start + 1, c.end - c.start), "
+                    "c.section, c.context, c.search_text FROM chunks c JOIN documents d ON d.doc_key = c.doc_key "
+                    f"WHERE c.seg = ? AND c.pos IN ({','.join('?' * len(positions))})", [seg, *positions]):
+                found[(r[0], r[1])] = Chunk(*r[2:])
+        try:
+            return [found[(seg.seg, pos)] for seg, pos in keys]
+        except KeyError as exc:
+            raise KeyError(f"chunk {exc} is not in this snapshot") from None
 
     def chunk_sentences(self, chunk_id: int) -> list[int]:
         seg, pos = self._split(int(chunk_id), self.chunk_base)
