@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from qa.faults import pause_point
 from qa.ingest import content_hash
 
 FOLDER = ".qa-staging"  # hidden: corpus scans never list it
@@ -77,6 +78,7 @@ class Staging:
             part.unlink(missing_ok=True)
             intent.unlink(missing_ok=True)
             raise
+        pause_point("after-commit", self.corpus)
         os.replace(part, self.corpus / name)
         _fsync_dir(self.corpus)
         intent.unlink()

@@ -38,6 +38,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from qa.errors import IndexMismatchError, NoIndexError
+from qa.faults import pause_point
 from qa.index import bm25
 from qa.index.base import (
     DocumentInfo, DocumentRows, FileStamp, IndexSettings, Scope, TermStats, WriteBatch,
@@ -273,6 +274,7 @@ class LocalStore:
                     self._apply(conn, batch, settings, written)
                 generation = int(catalog.meta(conn)["generation"]) + 1
                 catalog.set_meta(conn, generation=generation)
+                pause_point("before-commit", self.dir)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -311,6 +313,7 @@ class LocalStore:
             arrays, rows = self._segment_rows(conn, batch.upserts, seg, settings.dim)
             written.append(folder)
             write_segment(folder, arrays)
+            pause_point("segment-written", self.dir)
             conn.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)", rows["chunks"])
             conn.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", rows["sentences"])
             conn.executemany("INSERT INTO postings VALUES (?,?,?)", rows["postings"])
