@@ -138,7 +138,7 @@ class Pipeline:
                 live = self._live
                 if live is None or live.data.version != name:
                     data = load_index(self.index_dir)
-                    live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
+                    live = _Live(data, Retriever(data, self.embedder, self.settings.fusion, self.settings.max_question_chars))
                     self._live = live
         return _LiveView(live)
 
@@ -189,7 +189,7 @@ class Pipeline:
                 self._pointer.forget()
                 report.timings_s["write"] = time.perf_counter() - t
                 data = data_with_version(data, self.index_dir)
-                self._live = _Live(data, Retriever(data, self.embedder, self.settings.fusion))
+                self._live = _Live(data, Retriever(data, self.embedder, self.settings.fusion, self.settings.max_question_chars))
             return report
 
     def add_document(self, filename: str, content: bytes) -> tuple[str, BuildReport]:

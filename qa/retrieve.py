@@ -93,7 +93,11 @@ def validate_k(k: object) -> int:
     return k
 
 
-def validate_query(query: str, k: int, mode: str, max_chars: int = 2000) -> str:
+def validate_query(query: str, k: int, mode: str, max_chars: int | None = None) -> str:
+    if max_chars is None:  # Settings.max_question_chars is the one source of the limit
+        from qa.settings import Settings
+
+        max_chars = int(Settings.model_fields["max_question_chars"].default)
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="type a question, e.g. 宜昌打造多少分钟急救圈?")
     if len(query) > max_chars:
@@ -147,8 +151,10 @@ class Retriever:
     # the embedding) costs well under a millisecond of CPU (0.4 ms at 2.2k).
     LIGHT_MAX_VECTORS = 20_000
 
-    def __init__(self, data: IndexData, embedder: Embedder, fusion: str = "score"):
+    def __init__(self, data: IndexData, embedder: Embedder, fusion: str = "score",
+                 max_question_chars: int | None = None):
         data.check_embedder(embedder.name)
+        self.max_question_chars = max_question_chars  # None: Settings' default
         if fusion not in self.FUSIONS:
             raise ConfigError(f"unknown fusion {fusion!r}", hint="choose one of: score, rrf")
         self.data = data
@@ -227,7 +233,7 @@ class Retriever:
     def question_vector(self, query: str) -> np.ndarray:
         """The embedding :meth:`retrieve` computes for ``query``, to compute it elsewhere
         (e.g. on a worker thread) and pass it back as ``retrieve(..., query_vector=)``."""
-        return self.embed_query(self.plan(validate_query(query, 1, "dense")).folded)
+        return self.embed_query(self.plan(validate_query(query, 1, "dense", self.max_question_chars)).folded)
 
     def _nearest(self, query_vector: np.ndarray, scope: _Scope) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's nearest chunk positions and sentence positions, best first (-1 padded)."""
@@ -292,7 +298,7 @@ class Retriever:
         it replaces the embedding step (the only slow one), so the rest can run where
         a model call should not, such as an event loop.
         """
-        query = validate_query(query, k, mode)
+        query = validate_query(query, k, mode, self.max_question_chars)
         plan = self.plan(query)
         scope = self.scope(filters)
         vector = None
