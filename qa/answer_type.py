@@ -100,7 +100,7 @@ _Q = [
     ("size", re.compile(r"多大|面积|多少平方米|\bhow (?:big|large)\b|\bwhat (?:area|size)\b")),
     ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b")),
     ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b")),
-    ("where", re.compile(r"哪里|在哪|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
+    ("where", re.compile(r"哪里|(?<![存现所实])在哪(?![种些类项])|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
     ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b")),
     ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b")),
 ]
