@@ -8,23 +8,28 @@ and stored in ``qa/answerability.json`` next to this file together with the
 features' means and standard deviations (features are standardised before the
 fit, so the weights are comparable and the L2 penalty treats them alike).
 
-Features (all from :class:`qa.answer.Evidence`):
+Features (all from :class:`qa.answer.Evidence`) and the weights of the last fit
+(``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl``: 115 tuning
+questions that pass the hard rules; standardised units, bias +3.670; the JSON file
+is the source of truth, this table a snapshot):
 
-=================  =====================================================================
-name               what it measures
-=================  =====================================================================
-``distinctness``   z-score of the best sentence's similarity among the candidates
-``top_dense``      the best sentence's cosine similarity to the question
-``coverage``       share of the question's term weight in the quoted sentence(s)
-``window``         … in the best sentence and two sentences either side
-``missing``        idf share of the rarest question term found nowhere near (0: none missing)
-``kind``           1 when the question asks for a particular kind of fact and the quote holds it
-``en``             1 for an English question (its terms reach the text through a dictionary)
-=================  =====================================================================
+=================  ========  ===========================================================
+name               weight    what it measures
+=================  ========  ===========================================================
+``distinctness``   +1.136    z-score of the best sentence's similarity among the candidates
+``top_dense``      +0.729    the best sentence's cosine similarity to the question
+``coverage``       +0.255    share of the question's term weight in the quoted sentence(s)
+``window``         +0.646    … in the best sentence and two sentences either side
+``missing``        −0.264    idf share of the heaviest question term found nowhere near
+``kind``           −0.466    1 when a particular kind of fact is asked and the quote holds it
+``en``             +0.754    1 for an English question
+=================  ========  ===========================================================
 
-Fitted weights (standardised units; refit with ``qa calibrate``; the JSON is the
-source of truth, this table is a snapshot of the last fit on gold.jsonl + tune.jsonl):
-see ``qa/answerability.json`` ("weights", "bias").
+``kind`` comes out negative because the hard rule has already refused every
+question whose quote lacks the asked kind: among the rest, questions asking for a
+figure are the ones the tuning set's unanswerables are made of. ``en`` is positive
+because English questions score lower similarities for the same evidence; the
+per-language thresholds absorb the rest.
 
 Hard rules stay outside the model because they are about *which* fact, not how
 well the text matches: a question naming a place the evidence is not about, a year
