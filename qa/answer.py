@@ -65,7 +65,9 @@ NOT_CONTENT_PENALTY = 0.02
 # names, and that names the year the question names. Same scale as LEXICAL_WEIGHT:
 # on the tuning questions (gold.jsonl + tune.jsonl) the sentence holding the answer
 # was often a runner-up within 0.01 of a topical neighbour without the fact; 0.01
-# moves it up without letting a dissimilar sentence jump over a close match.
+# moves it up without letting a dissimilar sentence jump over a close match (0.02
+# lost answers and refusals there; a larger English lexical weight, 0.045-0.08, and
+# a penalty for headings were tried there too and gained nothing).
 KIND_WEIGHT = 0.01
 PLACE_WEIGHT = 0.01
 PERIOD_WEIGHT = 0.005
@@ -270,7 +272,8 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             if word in _NUMBER_WORDS:
                 senses += _NUMBER_WORDS[word]
                 continue
-            found = [s for s in english_senses(word) if stats.df.get(s, 0) > 0]
+            found = [s for form in english_forms(word) for s in english_senses(form) if stats.df.get(s, 0) > 0]
+            found = list(dict.fromkeys(found))
             found.sort(key=lambda s: -stats.df[s])
             senses += found[:MAX_SENSES]
             senses += [s for s in expand_en(word) if stats.df.get(s, 0) > 0]
@@ -278,6 +281,30 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             groups.append(tuple(dict.fromkeys(senses)))
     weights = tuple(max(stats.idf(t) for t in g) for g in groups)
     return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places))
+
+
+def english_forms(word: str) -> tuple[str, ...]:
+    """``word`` and the forms a dictionary is likelier to list: American spelling
+    (CC-CEDICT glosses in American English) and the singular.
+
+    >>> english_forms("neighbourhoods"), english_forms("centre"), english_forms("standardised")
+    (('neighbourhoods', 'neighborhoods', 'neighbourhood', 'neighborhood'), ('centre', 'center'), ('standardised', 'standardized', 'standardize'))
+    """
+    forms = [word]
+    us = re.sub(r"our(?=s?$|hoods?$|ed$|ing$|able$)", "or", word)
+    us = re.sub(r"tre(s?)$", r"ter\1", us)
+    us = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", us)
+    forms.append(us)
+    for w in (word, us):
+        if w.endswith("ies") and len(w) > 4:
+            forms.append(w[:-3] + "y")
+        elif w.endswith(("ses", "xes", "ches", "shes")):
+            forms.append(w[:-2])
+        elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+            forms.append(w[:-1])
+        elif w.endswith("ized"):
+            forms.append(w[:-1])
+    return tuple(dict.fromkeys(forms))
 
 
 def _soft_match(term: str, text: str) -> float:

@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+# The score of a question that a hard rule refuses (qa.answer.passes_rules): below
+# every probability, so it counts as refused at any threshold the calibration picks,
+# and the threshold is chosen among the other questions only.
+RULED_OUT = -1.0
 LANGS = ("zh", "en")
 
 
@@ -116,14 +120,27 @@ class Calibration:
 
 def calibrate(pairs_by_lang: dict[str, Sequence[tuple[float, bool]]], source: str = "",
               max_false_refusal: float = 0.05) -> Calibration:
-    """One threshold per language (a language without data gets the pooled one)."""
-    pooled = [p for pairs in pairs_by_lang.values() for p in pairs]
-    pooled_t = pick_threshold(pooled, max_false_refusal)
+    """One threshold per language (a language without data gets the pooled one).
+
+    Pairs scored :data:`RULED_OUT` are refused by a rule at any threshold: they count
+    in the reports but not in the choice, so ``max_false_refusal`` bounds the
+    refusals the *threshold* adds.
+
+    >>> cal = calibrate({"zh": [(RULED_OUT, True), (0.2, False), (0.9, True)]})
+    >>> cal.thresholds["zh"], cal.reports["zh"]["false_refusals"]
+    (0.55, 1)
+    """
+    def choosable(pairs):
+        return [p for p in pairs if p[0] > RULED_OUT]
+
+    pooled = choosable([p for pairs in pairs_by_lang.values() for p in pairs])
+    pooled_t = pick_threshold(pooled, max_false_refusal) if pooled else FALLBACK_THRESHOLD
     thresholds, reports = {}, {}
     for lang in LANGS:
         pairs = list(pairs_by_lang.get(lang, ()))
-        has_both = any(a for _, a in pairs) and any(not a for _, a in pairs)
-        t = pick_threshold(pairs, max_false_refusal) if has_both else pooled_t
+        kept = choosable(pairs)
+        has_both = any(a for _, a in kept) and any(not a for _, a in kept)
+        t = pick_threshold(kept, max_false_refusal) if has_both else pooled_t
         thresholds[lang] = t
         r = evaluate_threshold(pairs, t)
         reports[lang] = {
@@ -182,11 +199,6 @@ def fit_answerability(measured: Sequence[Measured], source: str = ""):
 
     kept = [m for m in measured if m.evidence is not None and passes_rules(m.evidence)]
     return fit_model([feature_values(m.evidence, m.lang) for m in kept], [m.answerable for m in kept], source)
-
-
-# The score of a question that a hard rule refuses (qa.answer.passes_rules): below
-# every probability, so it counts as refused at any threshold the calibration picks.
-RULED_OUT = -1.0
 
 
 def scored_pairs(measured: Sequence[Measured], model) -> dict[str, list[tuple[float, bool]]]:
