@@ -768,6 +768,24 @@ def compose(citations: Sequence[Citation], documents: dict[str, Document], lang:
     return ";".join(parts) if lang == "zh" else " ".join(parts)
 
 
+def what_they_give(quote: tuple[str, int, int], documents, lang: str) -> str:
+    """For a near miss (the right passage, but not the asked kind of fact): what the
+    documents do say, so the reader sees why the answer is a refusal.
+
+    >>> doc = Document("y.txt", "宜昌建设市疾控中心。", "宜昌答卷", "2022-01-14", None, "宜昌市", (), "h")
+    >>> what_they_give(("y.txt", 0, 10), {"y.txt": doc}, "zh")
+    '文档未给出所问的具体内容,只提到(《宜昌答卷》):“宜昌建设市疾控中心。”'
+    >>> what_they_give(("y.txt", 0, 10), {"y.txt": doc}, "en")
+    'The documents do not state the asked fact; they only say (宜昌答卷): “宜昌建设市疾控中心。”'
+    """
+    doc_id, start, end = quote
+    doc = documents[doc_id]
+    said = _one_line(doc.text[start:end])
+    if lang == "zh":
+        return f"文档未给出所问的具体内容,只提到(《{doc.title}》):“{said}”"
+    return f"The documents do not state the asked fact; they only say ({doc.title}): “{said}”"
+
+
 def format_answer_text(answer: Answer) -> str:
     """The answer as ``qa ask`` prints it: the answer, then numbered sources (or,
     for a refusal, the closest passages as "see also")."""
@@ -870,6 +888,8 @@ def answer_question(
     citations: tuple[Citation, ...] = ()
     if refused:
         text = REFUSAL[a.lang]
+        if e is not None and not e.type_ok and e.place_ok and e.years_ok and a.selection.quotes:
+            text += " " + what_they_give(a.selection.quotes[0], retriever.data.documents, a.lang)
     else:
         docs = retriever.data.documents
         citations = tuple(
