@@ -250,7 +250,10 @@ def cmd_calibrate(args, settings: Settings) -> int:
     from qa.calibration import CALIBRATION_FILE, calibrate_from_gold
 
     output = Path(args.output) if args.output else CALIBRATION_FILE
-    cal = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=args.max_false_refusal, output=output)
+    cal, model = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=args.max_false_refusal,
+                                     output=output)
+    print(f"answerability model fitted on {model.n} questions that pass the hard rules:")
+    print("  bias " + f"{model.bias:+.3f}  " + "  ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
     for lang, t in cal.thresholds.items():
         r = cal.reports.get(lang, {})
         print(f"{lang}: threshold {t:.4f}  refuses {r.get('unanswerable', 0) - r.get('missed', 0)}/"
@@ -334,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrieval mode(s) to score (default: all three plus the peer baseline)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("calibrate", parents=[common], help="choose the refusal threshold from gold files")
-    p.add_argument("--gold", required=True, action="append", help="gold JSONL file (repeatable)")
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="fit the answerability model and choose the refusal thresholds on tuning gold files")
+    p.add_argument("--gold", required=True, action="append",
+                   help="tuning gold JSONL file (repeatable; never the test part, eval/test.jsonl)")
     p.add_argument("--max-false-refusal", type=float, default=0.05, metavar="R",
                    help="refuse at most this share of answerable questions (default 0.05)")
     p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")

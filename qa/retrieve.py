@@ -78,7 +78,11 @@ def validate_k(k: object) -> int:
     return k
 
 
-def validate_query(query: str, k: int, mode: str, max_chars: int = 2000) -> str:
+def validate_query(query: str, k: int, mode: str, max_chars: int | None = None) -> str:
+    if max_chars is None:  # Settings.max_question_chars is the one source of the limit
+        from qa.settings import Settings
+
+        max_chars = int(Settings.model_fields["max_question_chars"].default)
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="type a question, e.g. 宜昌打造多少分钟急救圈?")
     if len(query) > max_chars:
@@ -197,7 +201,7 @@ class Retriever:
     FUSIONS = ("score", "rrf")
 
     def __init__(self, snapshot: Snapshot, embedder: Embedder, fusion: str = "score",
-                 max_question_chars: int = 2000):
+                 max_question_chars: int | None = None):
         if snapshot.settings.embedder != embedder.name:
             from qa.errors import IndexMismatchError
 
@@ -213,7 +217,7 @@ class Retriever:
         self.data = IndexView(snapshot)
         self.embedder = embedder
         self.fusion = fusion
-        self.max_question_chars = max_question_chars
+        self.max_question_chars = max_question_chars  # None: Settings' default
         # Filters repeat (a UI's region menu): what each allows is computed once per snapshot.
         self._scope = lru_cache(maxsize=256)(self._compute_scope)
 
