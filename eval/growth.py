@@ -266,6 +266,9 @@ def bench_growth(quick: bool, work: Path, progress: Callable[[str], None], sizes
             rows.append({**row, "error": f"qa index exited {code}: {err}"})
             continue
         row["build_s"], row["build_peak_rss_mb"] = round(wall, 2), round(rss, 1)
+        from qa.index.local.store import RETIRE_AFTER_S
+
+        time.sleep(RETIRE_AFTER_S)  # so the re-index's clean-up may remove merged-away segments
         wall, _, _, _ = _run([sys.executable, "-m", "qa.cli", "index", str(corpus)], env, 3600)
         row["reindex_noop_s"] = round(wall, 3)
         row["index_mb"] = round(_du(index_dir) / 1e6, 1)

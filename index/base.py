@@ -158,8 +158,10 @@ class Snapshot(Protocol):
         """Ids of the nearest chunks and of the nearest sentences' chunks, best first."""
         ...
 
-    def lexical(self, tokens: Sequence[str], scope: Scope) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk ids (ascending) with a positive BM25 score, and those scores."""
+    def lexical(self, tokens: Sequence[str], scope: Scope, depth: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ids (ascending) with a positive BM25 score, and those scores; only the
+        ``depth`` best when given."""
         ...
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:

@@ -196,6 +196,11 @@ class Retriever:
     # How many candidates each list contributes before fusion.
     DENSE_DEPTH = 100
     SENTENCE_DEPTH = 300
+    # BM25's best this many join the candidates. Every chunk with a positive score
+    # used to, which on the sample corpus is all of them at most (541): so no figure
+    # there moves; at 10,000 documents a common term matches 100k chunks, and
+    # re-scoring them all densely would cost ~100 ms a question.
+    LEXICAL_DEPTH = 1000
     RRF_C = 60.0
 
     FUSIONS = ("score", "rrf")
@@ -295,7 +300,7 @@ class Retriever:
             nearest = self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
         lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
         if mode in ("bm25", "hybrid"):
-            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope)
+            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope, self.LEXICAL_DEPTH)
         with _RANKING:
             return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode)
 

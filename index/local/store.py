@@ -52,7 +52,7 @@ from qa.types import Chunk, Document, Section, Sentence
 SEGMENTS = "segments"
 # A merged-away segment stays on disk this long, for readers in other processes that
 # took their snapshot just before the merge committed and have not mapped it yet.
-RETIRE_AFTER_S = 60.0
+RETIRE_AFTER_S = 10.0
 # Merging: segments are grouped in size classes of MERGE_FACTOR× (by live rows,
 # chunks + sentences, from MERGE_FLOOR up); MERGE_FACTOR segments of one class are
 # merged into one. A segment with more than a third of its rows deleted is compacted.
@@ -434,6 +434,8 @@ class LocalStore:
                 dead = dict(conn.execute("SELECT seg, COUNT(*) FROM tombstones GROUP BY seg").fetchall())
                 plan = choose_merge([(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes])
                 if not plan:
+                    # A bulk write grows the journal to its size; give the space back.
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     return merges
                 if progress:
                     progress(f"merging segments {', '.join(map(str, plan))}")
@@ -696,7 +698,7 @@ class LocalSnapshot:
         owner_ids = np.concatenate(owners) if owners else np.zeros(0, np.int64)
         return _best(c_scores, c_ids, chunk_depth), owner_ids
 
-    def lexical(self, tokens, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(self, tokens, scope: Scope, depth: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         tokens = list(tokens)
         total = int(self.chunk_base[-1])
         if not tokens or total == 0:
@@ -728,6 +730,10 @@ class LocalSnapshot:
                 part = scores[self.chunk_base[i]:self.chunk_base[i + 1]]
                 part[~c_mask] = 0.0
         positive = np.flatnonzero(scores > 0)
+        if depth is not None and len(positive) > depth:
+            # The best ``depth`` (ties at the cut broken by position), back in position order.
+            order = np.lexsort((positive, -scores[positive]))[:depth]
+            positive = np.sort(positive[order])
         return positive, scores[positive].astype(np.float64)
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:
