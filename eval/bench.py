@@ -788,6 +788,12 @@ def markdown(result: dict) -> str:
                 parts.append(f"- HTTP skipped: {h[key]}")
         if "skipped" in load:
             parts.append(f"- load test skipped: {load['skipped']}")
+    f = result.get("faults")
+    if f:
+        from qa.eval.faults import markdown as faults_markdown
+
+        parts += ["", f"## Faults{_load(result, 'faults')}: kill -9 during uploads, readers during writes", "",
+                  *faults_markdown(f)]
     g = result.get("growth")
     if g:
         from qa.eval.growth import markdown as growth_markdown
@@ -866,6 +872,10 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
             ]
         if part in ("all", "scale"):
             sections.append(("scale", "scale", lambda: bench_scale(plan, work, progress)))
+        if part == "faults":
+            from qa.eval.faults import bench_faults
+
+            sections.append(("faults", "faults", lambda: bench_faults(plan.quick, work, progress, settings.embedder)))
         if part == "growth":
             from qa.eval.growth import bench_growth
 

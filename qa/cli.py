@@ -349,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="measure build and query speed, and scale")
     p.add_argument("--report", metavar="DIR", help="write bench.md and bench.json here")
     p.add_argument("--quick", action="store_true", help="smaller runs (for CI smoke tests)")
-    p.add_argument("--part", choices=["all", "corpus", "scale", "growth"], default="all",
+    p.add_argument("--part", choices=["all", "corpus", "scale", "growth", "faults"], default="all",
                    help="corpus: build, re-index and query latency; scale: synthetic vector segments, exact "
-                   "and IVF; growth: synthetic corpora of 100 to 10,000 documents (not part of all)")
+                   "and IVF; growth: synthetic corpora of 100 to 10,000 documents; faults: kill -9 during "
+                   "uploads and readers during writes (growth and faults are not part of all)")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
                    help="growth: corpus sizes in documents (default 100 200 1000 2000 10000)")
     p.add_argument("--growth-embedder", metavar="NAME",

@@ -456,7 +456,11 @@ class LocalStore:
             for seg, kind, pos in conn.execute(
                     f"SELECT seg, kind, pos FROM tombstones WHERE seg IN ({','.join('?' * len(plan))})", plan):
                 dead.setdefault((seg, kind), []).append(pos)
-            maps = _merge_segments(folder, sources, dead)
+            maps = _live_maps(sources, dead)
+            n_c = sum(int((m[0] >= 0).sum()) for m in maps)
+            n_s = sum(int((m[1] >= 0).sum()) for m in maps)
+            if n_c or n_s:  # segments with nothing live left are only retired
+                _merge_segments(folder, sources, maps)
             for source, (chunk_map, sent_map) in zip(sources, maps):
                 self._move_rows(conn, "chunks", source.seg, new, chunk_map)
                 self._move_rows(conn, "sentences", source.seg, new, sent_map)
@@ -465,9 +469,8 @@ class LocalStore:
             conn.execute(f"DELETE FROM tombstones WHERE seg IN ({marks})", plan)
             conn.execute(f"DELETE FROM segments WHERE seg IN ({marks})", plan)
             conn.executemany("INSERT OR REPLACE INTO retired VALUES (?, ?)", [(seg, time.time()) for seg in plan])
-            n_c = sum(int((m[0] >= 0).sum()) for m in maps)
-            n_s = sum(int((m[1] >= 0).sum()) for m in maps)
-            conn.execute("INSERT INTO segments VALUES (?,?,?)", (new, n_c, n_s))
+            if n_c or n_s:
+                conn.execute("INSERT INTO segments VALUES (?,?,?)", (new, n_c, n_s))
             catalog.set_meta(conn, next_seg=new, generation=int(values["generation"]) + 1)
             conn.execute("COMMIT")
         except BaseException:
@@ -507,10 +510,15 @@ class LocalStore:
             for term, parts in merged.items()))
 
 
-def _merge_segments(folder: Path, sources: list[Segment],
-                    dead: dict[tuple[int, int], list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Write the live rows of ``sources`` as one segment; per source, old → new
-    positions of its chunks and sentences (-1 for deleted rows)."""
+def _live_maps(sources: list[Segment], dead: dict[tuple[int, int], list[int]]
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per source segment, old → new positions of its chunks and of its sentences in
+    the merged segment (-1 for deleted rows), the sources laid end to end.
+
+    >>> class S: seg, n_chunks, n_sentences = 1, 3, 2
+    >>> [m.tolist() for m in _live_maps([S()], {(1, 0): [1]})[0]]
+    [[0, -1, 1], [0, 1]]
+    """
     maps = []
     c_total = s_total = 0
     for src in sources:
@@ -525,6 +533,11 @@ def _merge_segments(folder: Path, sources: list[Segment],
         c_total += int(c_live.sum())
         s_total += int(s_live.sum())
         maps.append((c_map, s_map))
+    return maps
+
+
+def _merge_segments(folder: Path, sources: list[Segment], maps: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write the live rows of ``sources`` (per ``maps``) as one segment."""
     dim = sources[0].a.chunk_vectors.shape[1]
     parts = {"chunk_vectors": [], "sentence_vectors": [], "chunk_docs": [], "sentence_docs": [],
              "chunk_lengths": [], "links": []}
@@ -550,7 +563,6 @@ def _merge_segments(folder: Path, sources: list[Segment],
         sentence_docs=np.concatenate(parts["sentence_docs"]),
         chunk_lengths=np.concatenate(parts["chunk_lengths"]),
     ))
-    return maps
 
 
 class _DocumentFrequencies(Mapping):
