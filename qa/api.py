@@ -53,10 +53,11 @@ from qa.api_models import (
 )
 from qa.errors import Conflict, InputError, NotFoundError, PermissionDenied, QAError, Unauthorized
 from qa.ingest import SUPPORTED_SUFFIXES
-from qa.pipeline import Pipeline, safe_filename
+from qa.pipeline import Pipeline
 from qa.serving import Writer, serving_pipeline
 from qa.settings import Settings
 from qa.types import Answer, Document, Turn
+from qa.uploads import safe_filename
 
 log = logging.getLogger("qa.api")
 

@@ -33,6 +33,7 @@ from qa.ingest import SUPPORTED_SUFFIXES, load_folder
 from qa.retrieve import Retriever
 from qa.settings import SAMPLE_CORPUS, Settings
 from qa.types import Answer, Document, Filters, Hit, Turn
+from qa.uploads import check_readable, derived_name, safe_filename
 
 
 @dataclass(frozen=True)
@@ -58,22 +59,6 @@ def seed_corpus(settings: Settings) -> Path:
         shutil.copytree(SAMPLE_CORPUS, tmp)
         os.replace(tmp, working)
     return working
-
-
-_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
-
-
-def safe_filename(name: str) -> str:
-    """A plain file name from an uploaded one: no folders, no leading dots.
-
-    >>> safe_filename("../../etc/passwd"), safe_filename("C:\\\\docs\\\\宜昌 报告.txt")
-    ('passwd', '宜昌_报告.txt')
-    """
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = _SAFE_NAME.sub("_", base).strip("._ ")
-    if not base:
-        raise InputError(f"unusable file name {name!r}", hint="upload a file with a name such as report.txt")
-    return base[:120]
 
 
 class Pipeline:
@@ -204,8 +189,8 @@ class Pipeline:
         target = (root / name).resolve()
         if target.parent != root.resolve():  # belt and braces: never write outside the corpus
             raise InputError(f"refusing to write {name!r} outside the corpus folder")
-        _check_readable(name, content)
-        tmp = root / f".{name}.upload"
+        check_readable(name, content)
+        tmp = root / derived_name(name, "upload")
         tmp.write_bytes(content)
         os.replace(tmp, target)
         report = self.index(root)
@@ -303,19 +288,3 @@ def data_with_version(data: IndexData, index_dir: Path) -> IndexData:
     from dataclasses import replace
 
     return replace(data, version=folder.name if folder else "")
-
-
-def _check_readable(name: str, content: bytes) -> None:
-    """Reject an upload that ingestion could not read, before it reaches the corpus."""
-    import tempfile
-
-    from qa.errors import IngestError
-    from qa.ingest import read_text
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(content)
-        try:
-            read_text(path)
-        except IngestError as exc:
-            raise InputError(f"{name} cannot be indexed: {exc.message}", hint="upload a text, HTML, PDF or DOCX file with text in it") from exc

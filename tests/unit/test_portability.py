@@ -28,16 +28,25 @@ def tracked_files() -> list[Path]:
 def machine_paths(text: str) -> list[str]:
     """The machine-specific absolute paths in ``text``.
 
-    >>> machine_paths("see " + "/" + "home/ann/x.txt and ~/.cache/qa-gov and ../shared/eval/dev.jsonl")
-    ['/home/']
+    >>> machine_paths("see " + "/" + "home/ann/x.txt and ~/.cache/qa-gov and ../shared/eval/dev.jsonl") == ["/" + "home/"]
+    True
     """
     return [m.group(0) for m in MACHINE_PATH.finditer(text)]
+
+
+def test_the_docstring_example_holds():
+    import doctest
+
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(machine_paths, "machine_paths", globs={"machine_paths": machine_paths}):
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0 and runner.summarize(verbose=False).attempted == 1
 
 
 def test_the_pattern_catches_the_known_cases():
     slash = "/"
     for bad in (f"{slash}work{slash}shared/eval/dev.jsonl", f"x = '{slash}root{slash}.cache'",
-                f"{slash}home{slash}dev/qa", "C:\\Users\\dev\\qa"):
+                f"{slash}home{slash}dev/qa", "C:\\" + "Users\\dev\\qa"):
         assert machine_paths(bad), bad
     for good in ("../shared/eval/dev.jsonl", "~/.cache/qa-gov/index", "https://example.org/home/page",
                  "eval/gold.jsonl", "/nonexistent/index"):
