@@ -1,8 +1,8 @@
 """qa/uploads.py and qa/unpack.py: stored names in bytes, in-memory checks, decompression caps.
 
 The bombs are built in memory (1 GiB of zeros deflates to about 1 MB) and parsed in a
-child process whose peak resident memory is read back from the child itself, so the
-figure is the parse's own and not that of an earlier child of the test run.
+child process, which reports its own peak resident memory (VmHWM, Linux), so the
+figure is the parse's own and not that of the test process or an earlier child.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def pdf_bomb(blanks: int = GIB) -> bytes:
 
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from qa.errors import QAError
 from qa.uploads import check_readable
 path = sys.argv[1]
@@ -223,7 +223,11 @@ try:
     outcome = {"ok": True}
 except QAError as exc:
     outcome = {"ok": False, "code": exc.code, "status": exc.http_status, "message": str(exc)}
-outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+# VmHWM: the peak resident size of this process's own memory. (ru_maxrss would not
+# do: Linux carries the parent's peak over the exec into the child's figure.)
+with open("/proc/self/status") as status:
+    hwm_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+outcome["peak_rss_mb"] = hwm_kib / 1024
 print(json.dumps(outcome))
 """
 
@@ -235,9 +239,11 @@ def check_in_child(path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# The child's own imports (python-docx, pypdf, lxml, qa) take about 40 MB; parsing the
-# bombs unchecked would take over 1 GB (the unpacked gigabyte itself). 400 MB leaves
-# room for the capped 64 MB and the parsers' copies of it.
+# The child's own imports (python-docx, pypdf, lxml, qa) take about 30 MB; parsing the
+# bombs unchecked would take over 1 GB (the unpacked gigabyte itself). Measured with
+# the caps: 28 MB for the .docx (refused on its declared sizes, nothing unpacked) and
+# 163 MB for the .pdf (pypdf inflates up to the 64 MB cap, then stops). 400 MB leaves
+# room for a noisier allocator without letting an uncapped parse pass.
 PEAK_RSS_BAR_MB = 400
 
 
