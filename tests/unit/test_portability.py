@@ -67,3 +67,25 @@ def test_no_tracked_file_contains_a_machine_path():
             for hit in machine_paths(line):
                 found.append(f"{path.relative_to(REPO)}:{lineno}: {hit} in {line.strip()[:120]}")
     assert not found, "absolute machine paths in the repository:\n" + "\n".join(found)
+
+
+def test_eval_reports_name_the_gold_file_relative_to_the_repository():
+    from qa.eval.report import portable_path
+
+    beside = REPO.parent / "shared" / "eval" / "dev.jsonl"
+    assert portable_path(str(beside)) == "../shared/eval/dev.jsonl"
+    assert portable_path(str(REPO / "eval" / "gold.jsonl")) == "eval/gold.jsonl"
+    assert not machine_paths(portable_path(str(beside)))
+
+
+def test_bench_http_finds_the_shared_dev_set_beside_the_clone(capsys):
+    import pytest
+
+    from qa.eval.bench_http import GOLD_SETS, gold_questions, main
+
+    assert GOLD_SETS[0] == REPO.parent / "shared" / "eval" / "dev.jsonl"
+    assert GOLD_SETS[1] == REPO / "eval" / "gold.jsonl"
+    assert len(gold_questions([REPO / "eval" / "gold.jsonl"])) >= 100  # what --gold FILE passes
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--gold" in capsys.readouterr().out
