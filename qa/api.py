@@ -46,13 +46,13 @@ from qa.api_models import (
     DocumentOut,
     ErrorResponse,
     Health,
-    UserMessage,
-    has_word,
     ModelList,
     Ready,
     RetrieveRequest,
     RetrieveResponse,
+    UserMessage,
     WriteResponse,
+    has_word,
 )
 from qa.errors import Conflict, InputError, NotFoundError, PermissionDenied, QAError, Unauthorized
 from qa.ingest import SUPPORTED_SUFFIXES
@@ -112,7 +112,7 @@ _DOCS: dict[int | str, dict[str, Any]] = {
                     "conflict", "a document named 'report.txt' is already indexed (pass ?replace=true to "
                                 "overwrite it, or upload it under another name)"),
     413: _error_doc("The request body is over the limit (1 MB for JSON, --max-upload-mb for uploads)",
-                    "too_large", "the request body is larger than 1.0 MB; send a smaller body"),
+                    "too_large", "the request body is over this endpoint's limit of 1.0 MB; send a smaller body or file"),
     422: _error_doc("The body does not match the request schema", "invalid_request",
                     "k: Input should be less than or equal to 100"),
     503: _error_doc("No index loaded yet (or still loading)", "no_index",
@@ -143,6 +143,8 @@ ASK_SSE_EXAMPLE = (
     '"quote": "打造中心城区“10分钟”急救圈。"}], "hits": []}\n\n'
     'event: done\ndata: {}\n\n'
 )
+
+
 def _sse_event_schema(events: list[str], description: str) -> dict[str, Any]:
     return {"type": "object", "description": description, "required": ["data"],
             "properties": {"event": {"type": "string", "enum": events}, "data": {"type": "string"},
