@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import threading
 import time
@@ -35,6 +34,7 @@ from qa.retrieve import Retriever
 from qa.settings import SAMPLE_CORPUS, Settings
 from qa.staging import Staging
 from qa.types import Answer, Document, Filters, Hit, Turn
+from qa.uploads import check_readable, safe_filename
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,6 @@ def seed_corpus(settings: Settings) -> Path:
         shutil.copytree(SAMPLE_CORPUS, tmp)
         os.replace(tmp, working)
     return working
-
-
-_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
-
-
-def safe_filename(name: str) -> str:
-    """A plain file name from an uploaded one: no folders, no leading dots.
-
-    >>> safe_filename("../../etc/passwd"), safe_filename("C:\\\\docs\\\\宜昌 报告.txt")
-    ('passwd', '宜昌_报告.txt')
-    """
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = _SAFE_NAME.sub("_", base).strip("._ ")
-    if not base:
-        raise InputError(f"unusable file name {name!r}", hint="upload a file with a name such as report.txt")
-    return base[:120]
 
 
 class Pipeline:
@@ -208,8 +192,6 @@ class Pipeline:
         The bytes are staged outside the corpus; the file appears in the corpus folder
         only after the index write that holds it has committed.
         """
-        from qa.uploads import check_readable
-
         name = safe_filename(filename)
         if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
             raise InputError(

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from qa.embed import HashEmbedder
-from qa.eval.processes import free_port, stop
+from qa.eval.processes import free_port
 from qa.pipeline import Pipeline
 from qa.settings import Settings
 
