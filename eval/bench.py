@@ -43,7 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.eval.metrics import latency_summary, ratio, recall_at_k
-from qa.eval.processes import free_port, stop
+from qa.eval.processes import free_port, run_measured, stop
 from qa.settings import Settings
 
 SEARCH_BAR_MS = 30.0
@@ -620,36 +620,17 @@ def run_worker(cfg: dict, timeout_s: float) -> dict:
     with tempfile.NamedTemporaryFile("w+", suffix=".json", delete=False) as fh:
         out_path = fh.name
     cmd = [sys.executable, "-m", "qa.eval.bench", "--scale-worker", json.dumps(cfg), out_path]
-    t = time.perf_counter()
-    # stderr to a file, not a pipe: a chatty child could otherwise fill the pipe and stall.
-    err_file = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
-    deadline = time.monotonic() + timeout_s
-    status, usage = None, None
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = -9
-            os.unlink(out_path)
-            err_file.close()
-            return {"kind": cfg["kind"], "n": cfg["n"], "error": f"timed out after {timeout_s:.0f} s",
-                    "wall_s": round(time.perf_counter() - t, 1)}
-        time.sleep(0.2)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err_file.seek(0)
-    err = err_file.read().decode("utf-8", "replace")
-    err_file.close()
+    done = run_measured(cmd, timeout_s)
     try:
-        result = json.loads(Path(out_path).read_text()) if proc.returncode == 0 else {
-            "kind": cfg["kind"], "n": cfg["n"], "error": f"exit {proc.returncode}: {err.strip()[-300:]}"}
+        if done.timed_out:
+            return {"kind": cfg["kind"], "n": cfg["n"], "error": f"timed out after {timeout_s:.0f} s",
+                    "wall_s": round(done.wall_s, 1)}
+        result = json.loads(Path(out_path).read_text()) if done.exit_code == 0 else {
+            "kind": cfg["kind"], "n": cfg["n"], "error": f"exit {done.exit_code}: {done.stderr_tail.strip()[-300:]}"}
     finally:
         os.unlink(out_path)
-    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
-    result["wall_s"] = round(time.perf_counter() - t, 1)
+    result["peak_rss_mb"] = round(done.peak_rss_mb, 1)  # Linux reports KiB; run_measured gives MB
+    result["wall_s"] = round(done.wall_s, 1)
     return result
 
 

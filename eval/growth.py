@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.eval.metrics import latency_summary
-from qa.eval.processes import free_port, stop
+from qa.eval.processes import free_port, run_measured, stop
 
 SIZES = (100, 200, 1_000, 2_000, 10_000)
 QUICK_SIZES = (20, 60)
@@ -78,23 +78,8 @@ def _du(folder: Path) -> int:
 
 def _run(cmd: list[str], env: dict, timeout_s: float) -> tuple[float, float, int, str]:
     """Run a command; ``(wall s, peak RSS MB, exit code, stderr tail)``."""
-    t = time.perf_counter()
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.1)
-    err.seek(0)
-    tail = err.read().decode("utf-8", "replace")[-400:]
-    err.close()
-    return time.perf_counter() - t, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), tail
+    done = run_measured(cmd, timeout_s, env=env)
+    return done.wall_s, done.peak_rss_mb, done.exit_code, done.stderr_tail
 
 
 def _env(index_dir: Path, corpus: Path, embedder: str, **extra: str) -> dict:
