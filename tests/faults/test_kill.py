@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from qa.embed import HashEmbedder
-from qa.eval.processes import free_port
+from qa.eval.processes import free_port, stop
 from qa.pipeline import Pipeline
 from qa.settings import Settings
 
@@ -169,3 +169,25 @@ def test_restart_removes_orphans_of_crashed_writes(tmp_path, tiny_corpus):
     assert _leftovers(settings) == []
     assert not (index / "segments" / "00000042").exists()
     assert _documents(settings) == before
+
+
+def test_two_writers_in_two_processes_take_turns(tmp_path, tiny_corpus):
+    settings = _settings(tmp_path, tiny_corpus)
+    server_side = Pipeline(settings, embedder=HashEmbedder())
+    server_side.index(tiny_corpus)
+    for i in range(30):  # enough for the other process's build to take a while
+        (tiny_corpus / f"bulk{i}.txt").write_text(f"孝感第{i}号文件。孝感打造{i}分钟急救圈。\n" * 50, encoding="utf-8")
+    other = subprocess.Popen([sys.executable, "-m", "qa.cli", "index", str(tiny_corpus)], env=_env(settings),
+                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        uploaded = []
+        for i in range(5):  # uploads while the other process indexes the folder
+            name, _ = server_side.add_document(f"upload{i}.txt", f"黄石第{i}号通知。\n".encode())
+            uploaded.append(name)
+        assert other.wait(timeout=300) == 0, other.stderr.read().decode()
+    finally:
+        stop(other)
+        other.stderr.close()
+    indexed = set(_documents(settings))
+    assert set(uploaded) <= indexed and {f"bulk{i}.txt" for i in range(30)} <= indexed
+    assert Pipeline(settings, embedder=HashEmbedder()).index(tiny_corpus).is_noop  # nothing was lost between them
