@@ -224,8 +224,9 @@ class Store(Protocol):
         """The live state; cheap when nothing changed since the last call."""
         ...
 
-    def maintain(self, progress: Callable[[str], None] | None = None) -> None:
-        """Upkeep that may take a while (merging small segments)."""
+    def maintain(self, progress: Callable[[str], None] | None = None, bulk: bool = False) -> None:
+        """Upkeep that may take a while (merging small segments); ``bulk`` after a
+        whole-folder build."""
         ...
 
     def cleanup(self) -> None:

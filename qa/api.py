@@ -394,7 +394,7 @@ def _state_question_limit(app: FastAPI, limit: int) -> None:
 
 def _warm_up(pipeline: Pipeline) -> None:
     try:
-        pipeline.search("预热 warm-up", k=1)
+        pipeline.warm_up()
     except QAError as exc:  # no index yet: /readyz reports it
         log.warning("not ready: %s", exc)
     except Exception:  # a broken index must not kill the server; /readyz reports it

@@ -125,6 +125,15 @@ class Pipeline:
                         self._live = live
             yield live
 
+    def warm_up(self) -> None:
+        """Load what the first request would otherwise wait for: the index, the model,
+        jieba's dictionary, and the chunker (the first upload's text splitter)."""
+        self.search("预热 warm-up", k=1)
+        from qa.chunk import chunk_document
+        from qa.types import Document
+
+        chunk_document(Document("warm-up.txt", "预热。\n", "预热", None, None, None, (), ""), self._chunking())
+
     def loaded(self) -> bool:
         return self._live is not None
 
@@ -171,7 +180,7 @@ class Pipeline:
                                  warn=warn, progress=progress)
             if not report.is_noop:
                 t = time.perf_counter()
-                self.store.maintain()
+                self.store.maintain(bulk=True)
                 report.timings_s["merge"] = time.perf_counter() - t
             return self._with_totals(report, root)
 

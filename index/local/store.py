@@ -420,8 +420,11 @@ class LocalStore:
 
     # ------------------------------------------------------------------ merging
 
-    def maintain(self, progress: Callable[[str], None] | None = None) -> int:
-        """Merge segments until :func:`choose_merge` finds nothing; returns merges done."""
+    def maintain(self, progress: Callable[[str], None] | None = None, bulk: bool = False) -> int:
+        """Merge segments until :func:`choose_merge` finds nothing; returns merges done.
+
+        ``bulk`` (after a folder build): also give the journal's space back, which
+        waits for readers and costs an fsync, so it is not done after every upload."""
         if not self.exists():
             return 0
         conn = self._writer()
@@ -433,8 +436,8 @@ class LocalStore:
                 dead = dict(conn.execute("SELECT seg, COUNT(*) FROM tombstones GROUP BY seg").fetchall())
                 plan = choose_merge([(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes])
                 if not plan:
-                    # A bulk write grows the journal to its size; give the space back.
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    if bulk:  # a bulk write grows the journal to its size; give the space back
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     return merges
                 if progress:
                     progress(f"merging segments {', '.join(map(str, plan))}")
