@@ -79,3 +79,26 @@ def test_bench_scale_part_only(tmp_path, monkeypatch, capsys):
     assert result["part"] == "scale" and "build" not in result and "queries" not in result
     assert [r["kind"] for r in result["scale"]["sizes"]["2000"]] == ["data", "flat", "ivf"]
     assert "## Index build" not in capsys.readouterr().out
+
+
+def test_bench_growth_and_faults_parts_report_what_they_measure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QA_EMBEDDER", "hash")
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "unused-index"))
+    report = tmp_path / "growth"
+    assert main(["bench", "--quick", "--part", "growth", "--sizes", "20", "--report", str(report)]) == 0
+    (row,) = json.loads((report / "bench.json").read_text(encoding="utf-8"))["growth"]["sizes"]
+    assert row["documents"] == 20 and "error" not in row and "error" not in row["server"]
+    assert row["server"]["ready_s"] > 0 and row["server"]["retrieve_ms"]["n"] == 40
+    assert set(row["server"]["write_s"]) == {"upload", "replace", "delete"} and not row["server"].get("write_errors")
+    assert row["in_process"]["recall@10"]["strict"] == 1.0  # small segments are searched exactly
+    assert 0.0 < row["in_process"]["recall@10_ivf_everywhere"]["tie_aware"] <= 1.0
+    assert row["index_mb"] > 0 and row["reindex_noop_s"] > 0
+    report = tmp_path / "faults"
+    assert main(["bench", "--quick", "--part", "faults", "--report", str(report)]) == 0
+    faults = json.loads((report / "bench.json").read_text(encoding="utf-8"))["faults"]
+    kills = faults["kills"]
+    assert kills["trials"] == 4 and kills["index_failed_to_load"] == 0 and kills["acknowledged_lost"] == 0
+    assert kills["corpus_index_disagreements"] == 0 and kills["leftover_files"] == 0
+    assert faults["readers"]["idle"]["errors"] == 0 and faults["readers"]["during uploads"]["errors"] == 0
+    assert "## Growth" in capsys.readouterr().out
+    assert not (tmp_path / "unused-index").exists()
