@@ -581,12 +581,14 @@ class _DocumentFrequencies(Mapping):
         return value
 
     def get(self, term, default=None):
-        if term not in self._cache:
+        value = self._cache.get(term)
+        if value is None:
             row = self._store._reader().execute("SELECT df FROM terms WHERE term = ?", (term,)).fetchone()
-            if len(self._cache) > 50_000:
+            value = row[0] if row else 0
+            if len(self._cache) > 50_000:  # a bound, not an LRU: questions' terms repeat
                 self._cache.clear()
-            self._cache[term] = row[0] if row else 0
-        return self._cache[term] or default
+            self._cache[term] = value
+        return value or default
 
     def __contains__(self, term) -> bool:
         return bool(self.get(term, 0))
@@ -599,14 +601,18 @@ class _DocumentFrequencies(Mapping):
 
 
 class _LRU(OrderedDict):
+    """A bounded cache shared by reader threads (the lock guards the eviction)."""
+
     def __init__(self, size: int):
         super().__init__()
         self.size = size
+        self._lock = threading.Lock()
 
     def put(self, key, value):
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+        with self._lock:
+            self[key] = value
+            while len(self) > self.size:
+                self.popitem(last=False)
         return value
 
 
