@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -42,7 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.eval.metrics import latency_summary, ratio, recall_at_k
-from qa.eval.processes import free_port, stop
+from qa.eval.processes import free_port, run_measured, stop
 from qa.settings import Settings
 
 SEARCH_BAR_MS = 30.0
@@ -69,6 +70,8 @@ class BenchPlan:
     scale_sizes: tuple[int, ...]
     scale_queries: int
     scale_timeout_s: dict[int, float]
+    growth_sizes: tuple[int, ...] | None = None  # --part growth: None is growth.SIZES (QUICK_SIZES)
+    growth_embedder: str | None = None  # and one more point at the smallest size with this model
 
     @classmethod
     def for_run(cls, quick: bool) -> "BenchPlan":
@@ -591,7 +594,7 @@ def scale_worker(cfg: dict) -> dict:
         index = segment.ann["chunks"]
         out["nlist"] = int(index.nlist)
         out["runs"] = []
-        for nprobe in sorted(set(IVF_NPROBE) | {DEFAULT_NPROBE}):
+        for nprobe in sorted(set(IVF_NPROBE) | {DEFAULT_NPROBE, int(index.nlist)}):
             if nprobe > index.nlist:
                 continue
             index.nprobe = nprobe
@@ -617,36 +620,17 @@ def run_worker(cfg: dict, timeout_s: float) -> dict:
     with tempfile.NamedTemporaryFile("w+", suffix=".json", delete=False) as fh:
         out_path = fh.name
     cmd = [sys.executable, "-m", "qa.eval.bench", "--scale-worker", json.dumps(cfg), out_path]
-    t = time.perf_counter()
-    # stderr to a file, not a pipe: a chatty child could otherwise fill the pipe and stall.
-    err_file = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file)
-    deadline = time.monotonic() + timeout_s
-    status, usage = None, None
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = -9
-            os.unlink(out_path)
-            err_file.close()
-            return {"kind": cfg["kind"], "n": cfg["n"], "error": f"timed out after {timeout_s:.0f} s",
-                    "wall_s": round(time.perf_counter() - t, 1)}
-        time.sleep(0.2)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err_file.seek(0)
-    err = err_file.read().decode("utf-8", "replace")
-    err_file.close()
+    done = run_measured(cmd, timeout_s)
     try:
-        result = json.loads(Path(out_path).read_text()) if proc.returncode == 0 else {
-            "kind": cfg["kind"], "n": cfg["n"], "error": f"exit {proc.returncode}: {err.strip()[-300:]}"}
+        if done.timed_out:
+            return {"kind": cfg["kind"], "n": cfg["n"], "error": f"timed out after {timeout_s:.0f} s",
+                    "wall_s": round(done.wall_s, 1)}
+        result = json.loads(Path(out_path).read_text()) if done.exit_code == 0 else {
+            "kind": cfg["kind"], "n": cfg["n"], "error": f"exit {done.exit_code}: {done.stderr_tail.strip()[-300:]}"}
     finally:
         os.unlink(out_path)
-    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
-    result["wall_s"] = round(time.perf_counter() - t, 1)
+    result["peak_rss_mb"] = round(done.peak_rss_mb, 1)  # Linux reports KiB; run_measured gives MB
+    result["wall_s"] = round(done.wall_s, 1)
     return result
 
 
@@ -788,6 +772,23 @@ def markdown(result: dict) -> str:
     from qa.eval.bench_stores import markdown_section
 
     parts += markdown_section(result, _load(result, "stores"))
+    f = result.get("faults")
+    if f:
+        from qa.eval.faults import markdown as faults_markdown
+
+        parts += ["", f"## Faults{_load(result, 'faults')}: kill -9 during uploads, readers during writes", "",
+                  *faults_markdown(f)]
+    g = result.get("growth")
+    if g:
+        from qa.eval.growth import markdown as growth_markdown
+
+        parts += ["", f"## Growth{_load(result, 'growth')}: synthetic corpora (the short sample documents, "
+                  "retitled, digits re-drawn); hash embedder unless named; one HTTP client; medians of 3 writes",
+                  "", *growth_markdown(g),
+                  "", "Upload/replace/delete are over HTTP (the server's writer thread, including the segment "
+                  "merge a write may trigger); `beyond embedding` subtracts the model's own time, measured "
+                  "in process. Recall@10 compares the dense top 10 through the segments' ANN with exact "
+                  "scores over every stored vector."]
     s = result.get("scale")
     if s:
         parts += ["", f"## Scale{_load(result, 'scale')}: synthetic clustered {s['dim']}-d unit vectors, {s['queries']} queries one at a "
@@ -868,6 +869,15 @@ def run_bench(settings: Settings, plan: BenchPlan, progress: Callable[[str], Non
                              lambda: bench_stores(settings, embedder, index_dir, corpus, questions, plan, work)))
         if part in ("all", "scale"):
             sections.append(("scale", "scale", lambda: bench_scale(plan, work, progress)))
+        if part == "faults":
+            from qa.eval.faults import bench_faults
+
+            sections.append(("faults", "faults", lambda: bench_faults(plan.quick, work, progress, settings.embedder)))
+        if part == "growth":
+            from qa.eval.growth import bench_growth
+
+            sections.append(("growth", "growth", lambda: bench_growth(
+                plan.quick, work, progress, sizes=plan.growth_sizes, real_embedder=plan.growth_embedder)))
         for name, message, run in sections:
             if run is None:
                 continue
@@ -889,6 +899,8 @@ def write_bench(result: dict, folder: Path) -> list[Path]:
 
 def main(args, settings: Settings) -> int:
     plan = BenchPlan.for_run(bool(getattr(args, "quick", False)))
+    plan = dataclasses.replace(plan, growth_sizes=tuple(args.sizes) if getattr(args, "sizes", None) else None,
+                               growth_embedder=getattr(args, "growth_embedder", None))
     folder = Path(args.report) if getattr(args, "report", None) else Path("reports") / "bench"
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     part = getattr(args, "part", None) or "all"

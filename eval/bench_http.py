@@ -50,7 +50,8 @@ from qa.errors import InputError
 from qa.eval.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parents[1]
-GOLD_SETS = (Path("/work/shared/eval/dev.jsonl"), REPO / "eval" / "gold.jsonl")
+# The shared dev set sits beside the clone (CI puts shared/ next to it); --gold overrides.
+GOLD_SETS = (REPO.parent / "shared" / "eval" / "dev.jsonl", REPO / "eval" / "gold.jsonl")
 DEFAULT_UPLOAD = REPO / "data" / "sample" / "002_c1eac3b41c0a86c0.txt"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_DURATION_S = 600
@@ -417,7 +418,8 @@ def run_scenarios(index_dir: Path, duration_s: float, clients: int, repeats: int
                   upload_doc: Path, log: Path | None = None,
                   extra_env: dict[str, str] | None = None,
                   loads: list[float] | None = None,
-                  embedders: Sequence[str] = ()) -> Iterator[tuple[str, str, HttpBenchResult, list]]:
+                  embedders: Sequence[str] = (),
+                  gold: Sequence[Path] = GOLD_SETS) -> Iterator[tuple[str, str, HttpBenchResult, list]]:
     """Yield (scenario, configuration label, median result, per-run results) per
     scenario and configuration; the 1-minute load average after each run is appended
     to ``loads`` (the machine is shared).
@@ -428,7 +430,7 @@ def run_scenarios(index_dir: Path, duration_s: float, clients: int, repeats: int
     machine's load falls on every configuration alike and their ratio holds.
     """
     loads = loads if loads is not None else []
-    questions = gold_questions()
+    questions = gold_questions(gold)
     with tempfile.TemporaryDirectory(prefix="qa-bench-http-") as tmp:
         servers: dict[str, Server] = {}
         try:
@@ -473,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="serve with each of these embedders in turn, e.g. e5-small-q4 e5-small-q4:exact "
                              "(default: the index's); they must share the index's vector space")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write bench_http.md and bench_http.json here")
+    parser.add_argument("--gold", type=Path, nargs="+", default=list(GOLD_SETS), metavar="FILE",
+                        help="gold files whose questions are sent (default: ../shared/eval/dev.jsonl from the "
+                             "repository root, and eval/gold.jsonl)")
     args = parser.parse_args(argv)
 
     def interrupted(signum, frame):  # SIGTERM: stop the server and delete the copies, as on Ctrl-C
@@ -489,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.report.mkdir(parents=True, exist_ok=True)
     loads: list[float] = []
     for scenario, label, result, runs in run_scenarios(args.index_dir, args.duration, args.clients, args.repeats,
-                                                       caches, args.upload_doc, log, env, loads, args.embedder):
+                                                       caches, args.upload_doc, log, env, loads, args.embedder,
+                                                       args.gold):
         rows.append((scenario, label, result))
         raw.append({"scenario": scenario, "server": label, "median": asdict(result),
                     "runs": [asdict(r) for r in runs], "load_averages": loads[-len(runs):]})

@@ -6,8 +6,12 @@ True
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
 
 
 def free_port() -> int:
@@ -31,3 +35,41 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20) -> int | None:
             proc.kill()
             proc.wait(timeout=timeout_s)
     return proc.returncode
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a measured child process ended."""
+
+    wall_s: float
+    peak_rss_mb: float  # the child's own ru_maxrss
+    exit_code: int
+    stderr_tail: str
+    timed_out: bool
+
+
+def run_measured(cmd: list[str], timeout_s: float, env: dict | None = None) -> Finished:
+    """Run ``cmd`` to its end (killed after ``timeout_s``), with its wall time and peak RSS.
+
+    stderr goes to a file, not a pipe: a chatty child could otherwise fill the pipe
+    and stall.
+    """
+    t = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout_s
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.1)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        tail = err.read().decode("utf-8", "replace")[-400:]
+    return Finished(time.perf_counter() - t, usage.ru_maxrss / 1024, proc.returncode, tail, timed_out)

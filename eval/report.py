@@ -12,6 +12,7 @@ nothing is recomputed, so the three files always agree.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -134,11 +135,26 @@ def latency_table(summary: dict) -> str:
     return md_table(["stage", "n", "p50 ms", "p95 ms", "p99 ms"], rows)
 
 
+def portable_path(path: str, root: Path | None = None) -> str:
+    """A gold file's path as a report shows it: relative to the repository root, so
+    no machine's absolute path is written into the repository.
+
+    >>> portable_path("/srv/ci/shared/eval/dev.jsonl", Path("/srv/ci/qa-gov"))
+    '../shared/eval/dev.jsonl'
+    >>> portable_path("eval/gold.jsonl")
+    'eval/gold.jsonl'
+    """
+    if not os.path.isabs(path):
+        return path
+    root = root or Path(__file__).resolve().parents[1]
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
 def markdown_report(summary: dict) -> str:
     idx = summary.get("index", {})
     langs = ", ".join(f"{lang} {n}" for lang, n in summary["languages"].items())
     parts = [
-        f"# qa eval: {summary['gold']}",
+        f"# qa eval: {portable_path(str(summary['gold']))}",
         "",
         f"{summary['items']} questions ({summary['answerable']} answerable: {langs}; "
         f"{summary['unanswerable']} unanswerable), k = {summary['k']}. "

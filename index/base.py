@@ -158,8 +158,10 @@ class Snapshot(Protocol):
         """Ids of the nearest chunks and of the nearest sentences' chunks, best first."""
         ...
 
-    def lexical(self, tokens: Sequence[str], scope: Scope) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk ids (ascending) with a positive BM25 score, and those scores."""
+    def lexical(self, tokens: Sequence[str], scope: Scope, depth: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ids (ascending) with a positive BM25 score, and those scores; only the
+        ``depth`` best when given."""
         ...
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:
@@ -168,6 +170,9 @@ class Snapshot(Protocol):
 
     # ---- rows by id
     def chunk(self, chunk_id: int) -> Chunk: ...
+    def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
+        """Several chunks in one round trip, in the order asked."""
+        ...
     def chunk_sentences(self, chunk_id: int) -> list[int]: ...
     def sentence(self, sentence_id: int) -> Sentence: ...
     def neighbour(self, sentence_id: int, step: int) -> int | None:
@@ -219,8 +224,9 @@ class Store(Protocol):
         """The live state; cheap when nothing changed since the last call."""
         ...
 
-    def maintain(self, progress: Callable[[str], None] | None = None) -> None:
-        """Upkeep that may take a while (merging small segments)."""
+    def maintain(self, progress: Callable[[str], None] | None = None, bulk: bool = False) -> None:
+        """Upkeep that may take a while (merging small segments); ``bulk`` after a
+        whole-folder build."""
         ...
 
     def cleanup(self) -> None:

@@ -31,9 +31,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.datastructures import Headers, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api_models import (
@@ -49,11 +50,13 @@ from qa.api_models import (
     Ready,
     RetrieveRequest,
     RetrieveResponse,
+    UserMessage,
     WriteResponse,
+    has_word,
 )
 from qa.errors import Conflict, InputError, NotFoundError, PermissionDenied, QAError, Unauthorized
 from qa.ingest import SUPPORTED_SUFFIXES
-from qa.pipeline import Pipeline, safe_filename
+from qa.pipeline import Pipeline
 from qa.serving import Writer, serving_pipeline
 from qa.settings import Settings
 from qa.types import Answer, Document, Turn
@@ -85,18 +88,80 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in ((400, "Invalid input"), (404, "Unknown document"), (422, "Malformed request"),
-                         (503, "No index loaded"))
+def _error_doc(description: str, code: str, message: str) -> dict[str, Any]:
+    """One documented error response: the error shape and an example of it."""
+    return {"model": ErrorResponse, "description": description,
+            "content": {"application/json": {"example": {"error": {"code": code, "message": message}}}}}
+
+
+# Every status a route can answer, each with the error shape and an example; routes
+# pick theirs. "default" covers what no route means to answer (a 500 is a bug).
+_DOCS: dict[int | str, dict[str, Any]] = {
+    400: _error_doc("Invalid input: a body that is not JSON (`invalid_json`), a question or query that breaks "
+                    "the rules stated in the request schema, such as the server's question limit (`invalid_input`)",
+                    "invalid_input", "the question is empty (type a question, e.g. 宜昌打造多少分钟急救圈?)"),
+    401: _error_doc("Missing or wrong API key", "unauthorized",
+                    "this endpoint needs the API key (send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`)"),
+    403: _error_doc("Writes are disabled on this server", "forbidden", "uploads and deletions are disabled on this "
+                    "server (start it with --api-key KEY ...)"),
+    404: _error_doc("Unknown document", "not_found", "no document 'x.txt' in the index (list them with GET "
+                                                      "/v1/documents)"),
+    409: _error_doc("The write conflicts with the index: a document of that name exists (pass replace=true), "
+                    "the last document cannot be deleted, or the index was built with another embedder",
+                    "conflict", "a document named 'report.txt' is already indexed (pass ?replace=true to "
+                                "overwrite it, or upload it under another name)"),
+    413: _error_doc("The request body is over the limit (1 MB for JSON, --max-upload-mb for uploads)",
+                    "too_large", "the request body is over this endpoint's limit of 1.0 MB; send a smaller body or file"),
+    422: _error_doc("The body does not match the request schema", "invalid_request",
+                    "k: Input should be less than or equal to 100"),
+    503: _error_doc("No index loaded yet (or still loading)", "no_index",
+                    "no index found in ./index (build one with `qa index [FOLDER]`)"),
+    "default": _error_doc("Unexpected server error (the traceback is in the server log)", "internal_error",
+                          "internal error; the traceback is in the server log"),
 }
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    401: {"model": ErrorResponse, "description": "Missing or wrong API key"},
-    403: {"model": ErrorResponse, "description": "Writes are disabled on this server"},
-    409: {"model": ErrorResponse, "description": "A document of that name exists (pass replace=true)"},
-    413: {"model": ErrorResponse, "description": "Upload too large"},
-}
+
+
+def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: _DOCS[status] for status in (*statuses, "default")}
+
+
+READ_ERRORS = error_docs(503)
+QUERY_ERRORS = error_docs(400, 413, 422, 503)
+_UPLOAD_400 = _error_doc(
+    "The upload cannot be indexed: not multipart with a file field, an unusable name, a file type other than "
+    f"{', '.join(SUPPORTED_SUFFIXES)}, an empty, binary, corrupt or scanned file (`invalid_input`), or a .docx/.pdf "
+    "over a decompression cap (`unpack_limit`)", "unpack_limit",
+    "bomb.docx cannot be indexed: the archive unpacks to more than 64 MB (the cap on unpacked bytes) (re-save the "
+    "document without embedded archives or oversized media, or split it)")
+
+
+ASK_SSE_EXAMPLE = (
+    'event: delta\ndata: {"text": "根据《推进市域治理现代化》(2022-01-14,宜昌市):“打造中心城区“10分钟”急救圈。”[1]"}\n\n'
+    'event: final\ndata: {"question": "宜昌打造多少分钟急救圈?", "answer": "根据…[1]", "refused": false, '
+    '"citations": [{"n": 1, "doc_id": "yichang.txt", "title": "推进市域治理现代化", "start": 120, "end": 151, '
+    '"quote": "打造中心城区“10分钟”急救圈。"}], "hits": []}\n\n'
+    'event: done\ndata: {}\n\n'
+)
+
+
+def _sse_event_schema(events: list[str], description: str) -> dict[str, Any]:
+    return {"type": "object", "description": description, "required": ["data"],
+            "properties": {"event": {"type": "string", "enum": events}, "data": {"type": "string"},
+                           "id": {"type": "string"}, "retry": {"type": "integer", "minimum": 0}}}
+
+
+CHAT_SSE_EXAMPLE = (
+    'data: {"id": "chatcmpl-1f0c", "object": "chat.completion.chunk", "created": 1760000000, "model": "qa-gov", '
+    '"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null, '
+    '"logprobs": null}]}\n\n'
+    'data: {"id": "chatcmpl-1f0c", "object": "chat.completion.chunk", "created": 1760000000, "model": "qa-gov", '
+    '"choices": [{"index": 0, "delta": {"content": "Yichang: 10 minutes in the central city [1]."}, '
+    '"finish_reason": null, "logprobs": null}]}\n\n'
+    'data: {"id": "chatcmpl-1f0c", "object": "chat.completion.chunk", "created": 1760000000, "model": "qa-gov", '
+    '"choices": [{"index": 0, "delta": {"citations": [], "refused": false}, "finish_reason": "stop", '
+    '"logprobs": null}]}\n\n'
+    'data: [DONE]\n\n'
+)
 
 
 # ---------------------------------------------------------------- answer pieces
@@ -116,50 +181,131 @@ def answer_pieces(text: str) -> list[str]:
     return [m.group(0) for m in _PIECE.finditer(text) if m.group(0)]
 
 
-# ---------------------------------------------------------------- body limit
+# ---------------------------------------------------------------- routing and error shape
 
 
-class BodyLimitMiddleware:
-    """Reject bodies over the limit before reading them, and stop reading at the cap.
+class MethodCheck:
+    """A path the API serves but not with this method: 405 with an ``Allow`` header
+    listing every method of that path (a path served by several routes, such as GET
+    and DELETE on /v1/documents/{doc_id}, lists them all), and an unknown /v1 path:
+    404, both in the API's error shape, before the chat UI mounted at / could claim
+    them. Everything else goes on to the router."""
 
-    A declared ``Content-Length`` over the limit is answered with 413 at once; a body
-    that arrives without one (chunked) is counted as it streams and cut off at the
-    cap, so an oversized upload never sits in memory or on disk in full.
-    """
-
-    def __init__(self, app: ASGIApp, upload_bytes: int, json_bytes: int = MAX_JSON_BYTES):
+    def __init__(self, app: ASGIApp, api: FastAPI):
         self.app = app
-        self.upload_bytes = upload_bytes
-        self.json_bytes = json_bytes
-
-    def limit_for(self, path: str) -> int:
-        # Only the upload route (and a mounted UI, which has its own uploads) takes files.
-        if path.rstrip("/") == "/v1/documents" or not path.startswith("/v1/"):
-            return self.upload_bytes + MULTIPART_SLACK
-        return self.json_bytes
+        self.api = api  # read at request time: routes and the UI mount are added after this
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            exc = TooLarge(limit)
-            await error_response(413, "too_large", exc.detail, {"Connection": "close"})(scope, receive, send)
+        allowed: set[str] = set()
+        for route in self.api.router.routes:
+            if isinstance(route, Mount):
+                continue  # the UI at / matches every path
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                await self.app(scope, receive, send)
+                return
+            if match == Match.PARTIAL:
+                allowed |= set(getattr(route, "methods", None) or ())
+        path = scope["path"]
+        if allowed:
+            response = error_response(405, "method_not_allowed", f"{scope['method']} is not allowed on {path}; "
+                                      f"allowed: {', '.join(sorted(allowed))}; see /docs",
+                                      {"Allow": ", ".join(sorted(allowed))})
+        elif path == "/v1" or path.startswith("/v1/"):
+            response = error_response(404, "not_found", f"no route {path}; the API is described at /docs")
+        else:
+            await self.app(scope, receive, send)
             return
-        received = 0
+        await response(scope, receive, send)
 
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise TooLarge(limit)
-            return message
 
-        await self.app(scope, limited, send)
+# The chat UI's own protocol (its JavaScript reads gradio's error bodies); its routing
+# errors (404, 405) are reshaped like everyone's.
+_UI_PROTOCOL = "/gradio_api/"
+
+
+class ErrorShape:
+    """The outermost layer: any error response that is not yet in the API's shape
+    (Starlette's plain-text 413, the UI's ``{"detail": ...}`` 404s) is rewritten to
+    ``{"error": {"code", "message"}}``, keeping its status and headers such as
+    ``Allow``. Responses in the shape, and all 1xx-3xx ones, pass untouched."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        body: list[bytes] = []
+
+        async def shaping_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                ui = scope["path"].startswith(_UI_PROTOCOL) and status not in (404, 405)
+                if status >= 400 and not ui:
+                    start = message  # held back until the body is complete
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                body.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                await _send_shaped(scope, start, b"".join(body), send)
+                return
+            await send(message)
+
+        await self.app(scope, receive, shaping_send)
+
+
+def _in_shape(raw: bytes) -> bool:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return False
+    return (isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], dict)
+            and {"code", "message"} <= set(body["error"]))
+
+
+def _error_message(scope: Scope, status: int, raw: bytes) -> str:
+    path, method = scope["path"], scope["method"]
+    if status == 404:
+        return f"no route {path}; the API is described at /docs"
+    if status == 405:
+        return f"{method} is not allowed on {path}; see /docs"
+    if status == 413:
+        limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        size = f" of {limit / 1048576:.1f} MB" if isinstance(limit, int) else ""
+        return f"the request body is over this endpoint's limit{size}; send a smaller body or file"
+    try:
+        detail = json.loads(raw).get("detail")
+    except (ValueError, AttributeError):
+        detail = raw.decode("utf-8", errors="replace").strip()
+    return str(detail)[:500] if detail else f"HTTP {status} on {path}"
+
+
+async def _send_shaped(scope: Scope, start: Message, raw: bytes, send: Send) -> None:
+    status = start["status"]
+    if _in_shape(raw):
+        await send(start)
+        await send({"type": "http.response.body", "body": raw})
+        return
+    code = _STATUS_CODES.get(status, "internal_error" if status >= 500 else "error")
+    body = json.dumps({"error": {"code": code, "message": _error_message(scope, status, raw)}},
+                      ensure_ascii=False).encode("utf-8")
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        return ErrorShape(super().build_middleware_stack())
 
 
 # ---------------------------------------------------------------- app
@@ -180,7 +326,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             thread.start()
         yield
 
-    app = FastAPI(
+    upload_bytes = int(settings.max_upload_mb * 1048576)
+    app = _App(
         title="qa-gov",
         version="0.1.0",
         summary="Question answering over Chinese government documents, with exact citations.",
@@ -190,15 +337,19 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             "Write endpoints (upload, delete) need the server's API key in `X-API-Key` or "
             "`Authorization: Bearer` when it was started with `--api-key`; without a key they are "
             "refused unless it was started with `--allow-writes`.\n\n"
-            "Every error is `{\"error\": {\"code\", \"message\"}}`."
+            "Every error, on any path and method, is `{\"error\": {\"code\", \"message\"}}`. "
+            "Request bodies are capped: 1 MB for JSON, the upload limit (`--max-upload-mb`) plus multipart "
+            "framing for uploads (413 `too_large`)."
         ),
         lifespan=lifespan,
+        # Uploads (and the chat UI's own uploads) may be this large; JSON routes set 1 MB.
+        max_body_size=upload_bytes + MULTIPART_SLACK,
     )
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.warm_up = None
     _install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, upload_bytes=int(settings.max_upload_mb * 1048576))
+    app.add_middleware(MethodCheck, api=app)
     origins = settings.cors_list()
     if origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -214,12 +365,36 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     _add_routes(app, settings, pipeline, app.state.writer)
     if mount_ui and not _mount_ui(app, pipeline, settings):
         app.add_api_route("/", _fallback_home, methods=["GET"], include_in_schema=False)
+    _state_question_limit(app, settings.max_question_chars)
     return app
+
+
+def _state_question_limit(app: FastAPI, limit: int) -> None:
+    """Write this server's question limit (a setting) into the OpenAPI document as
+    the maxLength of every question field, so the document states what the server accepts."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            schemas = spec.get("components", {}).get("schemas", {})
+            for model, field in (("RetrieveRequest", "query"), ("AskRequest", "question"), ("TextPart", "text")):
+                prop = schemas.get(model, {}).get("properties", {}).get(field)
+                if prop is not None:
+                    prop["maxLength"] = min(limit, prop.get("maxLength", limit))
+            content = schemas.get("UserMessage", {}).get("properties", {}).get("content", {})
+            for option in content.get("anyOf", []):
+                if option.get("type") == "string":
+                    option["maxLength"] = min(limit, option.get("maxLength", limit))
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _warm_up(pipeline: Pipeline) -> None:
     try:
-        pipeline.search("预热 warm-up", k=1)
+        pipeline.warm_up()
     except QAError as exc:  # no index yet: /readyz reports it
         log.warning("not ready: %s", exc)
     except Exception:  # a broken index must not kill the server; /readyz reports it
@@ -279,6 +454,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = f"no route {request.url.path}; the API is described at /docs"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        elif exc.status_code == 413 and not isinstance(exc, TooLarge):
+            # Starlette's request-size limit (max_body_size), hit while the body was read.
+            message = _error_message(request.scope, 413, b"")
         code = _STATUS_CODES.get(exc.status_code, "error" if exc.status_code >= 500 else "bad_request")
         return error_response(exc.status_code, code, message, dict(exc.headers or {}))
 
@@ -346,12 +524,12 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             )
         return text
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
+    @app.get("/healthz", response_model=Health, tags=["health"], responses=error_docs())
     def healthz() -> dict:
         """The process is alive (it may still be loading the index)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", response_model=Ready, tags=["health"], responses={503: {"model": ErrorResponse}})
+    @app.get("/readyz", response_model=Ready, tags=["health"], responses=error_docs(503))
     def readyz(request: Request) -> Any:
         """200 when the index is loaded and queries can be answered, else 503 with the reason."""
         thread = request.app.state.warm_up
@@ -363,7 +541,8 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             return error_response(503, exc.code, str(exc))
         return {"status": "ready", "documents": count}
 
-    @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=ERRORS, tags=["query"])
+    @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=QUERY_ERRORS, tags=["query"],
+              max_body_size=MAX_JSON_BYTES)
     async def retrieve(body: RetrieveRequest) -> JSONResponse:
         """The best passages for a query: the same objects as `qa search --json`."""
         query = check_text(body.query, "query")
@@ -384,12 +563,16 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
     @app.post(
         "/v1/ask",
         response_model=AnswerOut,
-        responses={**ERRORS, 200: {"content": {"text/event-stream": {
-            "example": 'event: delta\ndata: {"text": "宜昌打造中心城区10分钟急救圈[1]。"}\n\n'
-                       'event: final\ndata: {"question": "...", "answer": "...", "refused": false, '
-                       '"citations": [], "hits": []}\n\nevent: done\ndata: {}\n\n'}},
+        responses={**QUERY_ERRORS, 200: {"content": {"text/event-stream": {
+            "schema": _sse_event_schema(
+                ["delta", "final", "done"],
+                "One Server-Sent Event (OpenAPI 3.1: the schema describes each event). The stream is `delta` "
+                "events whose data is `{\"text\": ...}` (the answer piece by piece), one `final` event whose "
+                "data is the whole answer object (as without streaming), then `done` with data `{}`."),
+            "example": ASK_SSE_EXAMPLE}},
             "description": "The answer as JSON, or with stream=true as Server-Sent Events"}},
         tags=["query"],
+        max_body_size=MAX_JSON_BYTES,
     )
     async def ask(body: AskRequest) -> Any:
         """Answer with cited sentences: the same object as `qa ask --json`.
@@ -404,14 +587,32 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             return JSONResponse(answer.to_json())
         return _sse(_ask_events(answer))
 
-    @app.post("/v1/chat/completions", response_model=ChatResponse, responses=ERRORS, tags=["openai"])
+    @app.post(
+        "/v1/chat/completions",
+        response_model=ChatResponse,
+        responses={**QUERY_ERRORS, 200: {"content": {"text/event-stream": {
+            "schema": _sse_event_schema(
+                ["message"],
+                "One Server-Sent Event in OpenAI's format (unnamed events, read as `message`): the data of each "
+                "is a `chat.completion.chunk` object, the last chunk's delta carrying `citations` and `refused`; "
+                "the stream ends with the data `[DONE]`."),
+            "example": CHAT_SSE_EXAMPLE}},
+            "description": "The completion as JSON, or with stream=true as Server-Sent Events"}},
+        tags=["openai"],
+        max_body_size=MAX_JSON_BYTES,
+    )
     async def chat_completions(body: ChatRequest) -> Any:
         """OpenAI-compatible chat completions: the last user message is the question,
         the earlier user/assistant messages are the history. The reply content carries
         [n] markers; `message.citations` (and the last streamed chunk's
         `delta.citations`) the cited sentences."""
+        for message in body.messages:
+            if isinstance(message, UserMessage):
+                check_text(message.text(), "user message")
+                if not has_word(message.text()):
+                    raise InputError("a user message has no letter or digit",
+                                     hint="ask in Chinese or English, e.g. 宜昌打造多少分钟急救圈?")
         question, history = chat_question(body)
-        check_text(question, "question")
         answer = await run_in_threadpool(pipeline.ask, question, history, body.k or settings.k,
                                          body.filters.to_filters() if body.filters else None)
         model = body.model or MODEL_ID
@@ -433,19 +634,20 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             }],
         })
 
-    @app.get("/v1/models", response_model=ModelList, tags=["openai"])
+    @app.get("/v1/models", response_model=ModelList, tags=["openai"], responses=error_docs())
     def models() -> dict:
         """The one model name this server answers to (for OpenAI clients that list models)."""
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": MODEL_ID}]}
 
-    @app.get("/v1/documents", response_model=DocumentList, responses=ERRORS, tags=["documents"])
+    @app.get("/v1/documents", response_model=DocumentList, responses=READ_ERRORS, tags=["documents"])
     def list_documents() -> JSONResponse:
         """The indexed documents with their metadata and passage counts."""
         counts = pipeline.chunk_counts()
         docs = sorted(pipeline.documents(), key=lambda d: d.doc_id)
         return JSONResponse({"documents": [_summary(d, counts) for d in docs]})
 
-    @app.get("/v1/documents/{doc_id:path}", response_model=DocumentOut, responses=ERRORS, tags=["documents"])
+    @app.get("/v1/documents/{doc_id:path}", response_model=DocumentOut, responses=error_docs(404, 503),
+             tags=["documents"])
     def get_document(doc_id: str) -> JSONResponse:
         """One document: its full text (all offsets point into it), metadata and sections."""
         if doc_id not in _doc_ids(pipeline):
@@ -462,13 +664,15 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
         "/v1/documents",
         status_code=201,
         response_model=WriteResponse,
-        responses=WRITE_ERRORS,
+        responses={**error_docs(400, 401, 403, 409, 413, 422, 503), 400: _UPLOAD_400},
         tags=["documents"],
         dependencies=[Depends(require_write)],
         openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "format": "binary",
-                                    "description": f"One of: {', '.join(SUPPORTED_SUFFIXES)}"}},
+                                    "description": f"A document whose file name ends in one of "
+                                                   f"{', '.join(SUPPORTED_SUFFIXES)}, at most the server's "
+                                                   f"--max-upload-mb (20 MB by default)"}},
         }}}}},
     )
     async def upload_document(
@@ -498,16 +702,15 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             content = await upload.read(limit + 1)
             if len(content) > limit:
                 raise TooLarge(limit)
-            if not replace and safe_filename(upload.filename or "") in await run_in_threadpool(_doc_ids, pipeline):
-                raise Conflict(f"a document named {safe_filename(upload.filename or '')!r} is already indexed",
-                               hint="pass ?replace=true to overwrite it, or upload it under another name")
-            name, report = await writer.run(pipeline.add_document, upload.filename or "", content)
+            # The duplicate-name check runs in the writer, under the write lock, with the write itself.
+            name, report = await writer.run(pipeline.add_document, upload.filename or "", content, replace)
         finally:
             await form.close()
         return JSONResponse({"doc_id": name, "index": _report(report)}, status_code=201)
 
-    @app.delete("/v1/documents/{doc_id:path}", response_model=WriteResponse, responses=WRITE_ERRORS,
-                tags=["documents"], dependencies=[Depends(require_write)])
+    @app.delete("/v1/documents/{doc_id:path}", response_model=WriteResponse,
+                responses=error_docs(401, 403, 404, 409, 503), tags=["documents"],
+                dependencies=[Depends(require_write)])
     async def delete_document(doc_id: str) -> JSONResponse:
         """Remove a document from the corpus folder and the index."""
         docs = await run_in_threadpool(_doc_ids, pipeline)
@@ -515,25 +718,10 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             raise NotFoundError(f"no document {doc_id!r} in the index", hint="list them with GET /v1/documents")
         if len(docs) == 1:
             # Re-indexing an empty folder fails after the file is gone; refuse up front.
-            raise InputError("this is the only indexed document", hint="upload another document before deleting it")
+            # 409: the request is well formed, the index's state does not allow it.
+            raise Conflict("this is the only indexed document", hint="upload another document before deleting it")
         report = await writer.run(pipeline.delete_document, doc_id)
         return JSONResponse({"doc_id": doc_id, "index": _report(report)})
-
-    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-                   include_in_schema=False)
-    def unknown_v1(request: Request, rest: str) -> JSONResponse:
-        # Keeps unknown /v1 routes in the API's error shape even with the UI mounted at /,
-        # and a known path with the wrong method a 405.
-        for route in request.app.router.routes:
-            if getattr(route, "endpoint", None) is unknown_v1:
-                continue
-            match, _ = route.matches(request.scope)
-            if match == Match.PARTIAL:
-                allow = ", ".join(sorted(getattr(route, "methods", ()) or ()))
-                return error_response(405, "method_not_allowed",
-                                      f"{request.method} is not allowed on {request.url.path}; see /docs",
-                                      {"Allow": allow})
-        return error_response(404, "not_found", f"no route {request.url.path}; the API is described at /docs")
 
 
 def _doc_ids(pipeline: Pipeline) -> set[str]:
@@ -553,10 +741,9 @@ def _report(report: Any) -> dict:
 def chat_question(body: ChatRequest) -> tuple[str, list[Turn]]:
     """The last user message is the question; earlier user/assistant messages the history.
 
-    >>> from qa.api_models import ChatMessage
-    >>> q, h = chat_question(ChatRequest(messages=[ChatMessage(role="system", content="be brief"),
-    ...     ChatMessage(role="user", content="宜昌?"), ChatMessage(role="assistant", content="10分钟[1]"),
-    ...     ChatMessage(role="user", content="武汉呢?")]))
+    >>> q, h = chat_question(ChatRequest(messages=[{"role": "system", "content": "be brief"},
+    ...     {"role": "user", "content": "宜昌?"}, {"role": "assistant", "content": "10分钟[1]"},
+    ...     {"role": "user", "content": "武汉呢?"}]))
     >>> q, [t.role for t in h]
     ('武汉呢?', ['user', 'assistant'])
     """

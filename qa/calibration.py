@@ -1,10 +1,13 @@
-"""The refusal threshold, picked from labelled data rather than by hand.
+"""The answerability model and the refusal threshold, fitted on labelled data rather than by hand.
 
-``qa ask`` refuses when the answer confidence (:func:`qa.answer.confidence`) is
-below a threshold. :func:`pick_threshold` chooses it from ``(score, answerable)``
-pairs measured on a gold set; ``qa calibrate`` measures them and writes
-``qa/calibration.json``; ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``)
-overrides the stored value.
+``qa ask`` refuses when the answer confidence (:func:`qa.answer.confidence`, the
+probability of the logistic model of :mod:`qa.answerability`) is below a threshold.
+``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl`` does both steps in
+one command: it measures the evidence features of every tuning question, fits the
+model (``qa/answerability.json``), scores the questions with it and chooses the
+thresholds (:func:`pick_threshold`, ``qa/calibration.json``).
+``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``) overrides the stored value.
+Never pass the test part (eval/test.jsonl): its figures are the held-out ones.
 
 The rule: refuse when ``score < t``; among all thresholds, take the ones with the
 fewest errors, weighting each error by its class's size (so the few unanswerable
@@ -25,6 +28,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+# The score of a question that a hard rule refuses (qa.answer.passes_rules): below
+# every probability, so it counts as refused at any threshold the calibration picks,
+# and the threshold is chosen among the other questions only.
+RULED_OUT = -1.0
 LANGS = ("zh", "en")
 
 
@@ -113,14 +120,27 @@ class Calibration:
 
 def calibrate(pairs_by_lang: dict[str, Sequence[tuple[float, bool]]], source: str = "",
               max_false_refusal: float = 0.05) -> Calibration:
-    """One threshold per language (a language without data gets the pooled one)."""
-    pooled = [p for pairs in pairs_by_lang.values() for p in pairs]
-    pooled_t = pick_threshold(pooled, max_false_refusal)
+    """One threshold per language (a language without data gets the pooled one).
+
+    Pairs scored :data:`RULED_OUT` are refused by a rule at any threshold: they count
+    in the reports but not in the choice, so ``max_false_refusal`` bounds the
+    refusals the *threshold* adds.
+
+    >>> cal = calibrate({"zh": [(RULED_OUT, True), (0.2, False), (0.9, True)]})
+    >>> cal.thresholds["zh"], cal.reports["zh"]["false_refusals"]
+    (0.55, 1)
+    """
+    def choosable(pairs):
+        return [p for p in pairs if p[0] > RULED_OUT]
+
+    pooled = choosable([p for pairs in pairs_by_lang.values() for p in pairs])
+    pooled_t = pick_threshold(pooled, max_false_refusal) if pooled else FALLBACK_THRESHOLD
     thresholds, reports = {}, {}
     for lang in LANGS:
         pairs = list(pairs_by_lang.get(lang, ()))
-        has_both = any(a for _, a in pairs) and any(not a for _, a in pairs)
-        t = pick_threshold(pairs, max_false_refusal) if has_both else pooled_t
+        kept = choosable(pairs)
+        has_both = any(a for _, a in kept) and any(not a for _, a in kept)
+        t = pick_threshold(kept, max_false_refusal) if has_both else pooled_t
         thresholds[lang] = t
         r = evaluate_threshold(pairs, t)
         reports[lang] = {
@@ -150,36 +170,81 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration | None:
     )
 
 
-def collect_pairs(retriever, items, settings=None) -> dict[str, list[tuple[float, bool]]]:
-    """``(confidence, answerable)`` per language for gold items (``qa.eval.gold.GoldItem``).
+@dataclass(frozen=True)
+class Measured:
+    """One gold question's evidence, before any model is applied."""
 
-    The language is the one the answer stage detects, which is what
-    :func:`refusal_threshold` is later asked about.
-    """
+    lang: str
+    answerable: bool
+    evidence: object | None  # qa.answer.Evidence, None when nothing was retrieved
+
+
+def measure(retriever, items, settings=None) -> list[Measured]:
+    """The evidence of every gold item (``qa.eval.gold.GoldItem``), in the language
+    the answer stage detects (which is what :func:`refusal_threshold` is asked about)."""
     from qa.answer import assess
 
-    pairs: dict[str, list[tuple[float, bool]]] = {}
+    out = []
     for item in items:
         a = assess(item.question, retriever, settings=settings)
-        pairs.setdefault(a.lang, []).append((round(a.confidence, 6), bool(item.answerable)))
+        out.append(Measured(a.lang, bool(item.answerable), a.selection.evidence))
+    return out
+
+
+def fit_answerability(measured: Sequence[Measured], source: str = ""):
+    """The logistic model fitted on the questions that pass the hard rules (the
+    others are refused whatever the model says, so they would only teach it noise)."""
+    from qa.answer import passes_rules
+    from qa.answerability import feature_values, fit_model
+
+    kept = [m for m in measured if m.evidence is not None and passes_rules(m.evidence)]
+    return fit_model([feature_values(m.evidence, m.lang) for m in kept], [m.answerable for m in kept], source)
+
+
+def scored_pairs(measured: Sequence[Measured], model) -> dict[str, list[tuple[float, bool]]]:
+    """``(confidence, answerable)`` per language under ``model``; :data:`RULED_OUT`
+    for a question refused by a hard rule whatever the threshold."""
+    from qa.answer import confidence, passes_rules
+
+    pairs: dict[str, list[tuple[float, bool]]] = {}
+    for m in measured:
+        ok = m.evidence is not None and passes_rules(m.evidence)
+        score = confidence(m.evidence, m.lang, model) if ok else RULED_OUT
+        pairs.setdefault(m.lang, []).append((round(score, 6), m.answerable))
     return pairs
 
 
-def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_refusal: float = 0.05,
-                        output: Path | None = CALIBRATION_FILE) -> Calibration:
-    """Measure confidences on gold files with ``pipeline``'s index and pick thresholds.
+def collect_pairs(retriever, items, settings=None) -> dict[str, list[tuple[float, bool]]]:
+    """``(confidence, answerable)`` per language for gold items under the stored model."""
+    from qa.answerability import load_model
 
-    Writes ``output`` (default: ``qa/calibration.json``) unless it is None.
+    return scored_pairs(measure(retriever, items, settings), load_model())
+
+
+def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_refusal: float = 0.05,
+                        output: Path | None = CALIBRATION_FILE, model_output: Path | None = None):
+    """Fit the answerability model on gold files with ``pipeline``'s index, then pick
+    thresholds on the fitted model's probabilities.
+
+    Writes ``output`` (default: ``qa/calibration.json``) and the model beside it
+    (``answerability.json``; ``qa/answerability.json`` for the default output)
+    unless ``output`` is None. Returns ``(calibration, model)``.
     """
+    from qa.answerability import MODEL_FILE, save_model
     from qa.eval.gold import load_gold
 
     items = [item for path in gold_paths for item in load_gold(path)]
-    pairs = collect_pairs(pipeline.retriever(), items, settings=pipeline.settings)
     source = ", ".join(Path(p).name for p in gold_paths)
-    calibration = calibrate(pairs, source=source, max_false_refusal=max_false_refusal)
+    measured = measure(pipeline.retriever(), items, settings=pipeline.settings)
+    model = fit_answerability(measured, source)
+    calibration = calibrate(scored_pairs(measured, model), source=source, max_false_refusal=max_false_refusal)
     if output is not None:
-        save_calibration(calibration, Path(output))
-    return calibration
+        output = Path(output)
+        if model_output is None:
+            model_output = MODEL_FILE if output == CALIBRATION_FILE else output.with_name("answerability.json")
+        save_model(model, Path(model_output))
+        save_calibration(calibration, output)
+    return calibration, model
 
 
 # Used only when no calibration file exists (e.g. a fresh checkout before `qa calibrate`).

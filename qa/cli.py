@@ -250,7 +250,10 @@ def cmd_calibrate(args, settings: Settings) -> int:
     from qa.calibration import CALIBRATION_FILE, calibrate_from_gold
 
     output = Path(args.output) if args.output else CALIBRATION_FILE
-    cal = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=args.max_false_refusal, output=output)
+    cal, model = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=args.max_false_refusal,
+                                     output=output)
+    print(f"answerability model fitted on {model.n} questions that pass the hard rules:")
+    print("  bias " + f"{model.bias:+.3f}  " + "  ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
     for lang, t in cal.thresholds.items():
         r = cal.reports.get(lang, {})
         print(f"{lang}: threshold {t:.4f}  refuses {r.get('unanswerable', 0) - r.get('missed', 0)}/"
@@ -334,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrieval mode(s) to score (default: all three plus the peer baseline)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("calibrate", parents=[common], help="choose the refusal threshold from gold files")
-    p.add_argument("--gold", required=True, action="append", help="gold JSONL file (repeatable)")
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="fit the answerability model and choose the refusal thresholds on tuning gold files")
+    p.add_argument("--gold", required=True, action="append",
+                   help="tuning gold JSONL file (repeatable; never the test part, eval/test.jsonl)")
     p.add_argument("--max-false-refusal", type=float, default=0.05, metavar="R",
                    help="refuse at most this share of answerable questions (default 0.05)")
     p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")
@@ -344,9 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", parents=[common], help="measure build and query speed, and scale")
     p.add_argument("--report", metavar="DIR", help="write bench.md and bench.json here")
     p.add_argument("--quick", action="store_true", help="smaller runs (for CI smoke tests)")
-    p.add_argument("--part", choices=["all", "corpus", "stores", "scale"], default="all",
-                   help="corpus: build, re-index and query latency (and the stores side by side); stores: the "
-                   "build and local store vs Milvus Lite only; scale: synthetic FAISS runs (default: all)")
+    p.add_argument("--part", choices=["all", "corpus", "stores", "scale", "growth", "faults"], default="all",
+                   help="corpus: build, re-index and query latency (and the local and Milvus stores side by "
+                   "side); stores: the build and that comparison only; scale: synthetic vector segments, exact "
+                   "and IVF; growth: synthetic corpora of 100 to 10,000 documents; faults: kill -9 during "
+                   "uploads and readers during writes (growth and faults are not part of all)")
+    p.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                   help="growth: corpus sizes in documents (default 100 200 1000 2000 10000)")
+    p.add_argument("--growth-embedder", metavar="NAME",
+                   help="growth: also measure the smallest size with this embedder (e.g. e5-small-q4)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("feedback", parents=[common], help="feedback collected in the chat UI")

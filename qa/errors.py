@@ -96,3 +96,12 @@ class Conflict(QAError):
 
     code = "conflict"
     http_status = 409
+
+
+class UnpackLimitError(IngestError):
+    """A packed file (DOCX, PDF) would unpack past one of the caps of
+    :mod:`qa.uploads`: it is refused before it is parsed (an upload: 400; a file in a
+    corpus folder: skipped with this reason)."""
+
+    code = "unpack_limit"
+    http_status = 400

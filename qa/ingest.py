@@ -29,6 +29,7 @@ from qa.errors import IngestError, InputError, NotFoundError
 from qa.fold import to_simplified
 from qa.metadata import extract_metadata
 from qa.types import Document
+from qa.unpack import check_zip, pdf_guard
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -40,6 +41,7 @@ __all__ = [
     "load_document",
     "load_folder",
     "read_text",
+    "text_from_bytes",
 ]
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
@@ -259,10 +261,16 @@ def _pdf_text(data: bytes) -> str:
     import pypdf
 
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestError("encrypted PDF (needs a password)", hint="save an unencrypted copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with pdf_guard() as budget:  # decompression caps: a PDF bomb is refused, not unpacked
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise IngestError("encrypted PDF (needs a password)", hint="save an unencrypted copy")
+            budget.pages(len(reader.pages))
+            pages = []
+            for page in reader.pages:
+                contents = page.get_contents()
+                budget.spend(len(contents.get_data()) if contents is not None else 0)
+                pages.append(page.extract_text() or "")
     except IngestError:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on malformed files
@@ -294,6 +302,7 @@ def _docx_text(data: bytes) -> str:
                 lines.append("\t".join(cells))
         return lines
 
+    check_zip(data)  # decompression caps, before python-docx loads every part into memory
     try:
         document = docx.Document(io.BytesIO(data))
         lines: list[str] = []
@@ -327,6 +336,16 @@ def _text_from_bytes(data: bytes, suffix: str) -> str:
     if not text.strip():
         raise IngestError("empty file", hint="add some text or remove the file")
     return text
+
+
+def text_from_bytes(data: bytes, suffix: str) -> str:
+    """The text of a file's bytes, by suffix, with no file on disk (an upload is
+    checked in memory, so nothing can be left behind if the process dies).
+
+    >>> text_from_bytes("宜昌急救圈".encode("gb18030"), ".txt")
+    '宜昌急救圈'
+    """
+    return _text_from_bytes(data, suffix)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import threading
 import time
@@ -35,6 +34,7 @@ from qa.retrieve import Retriever
 from qa.settings import SAMPLE_CORPUS, Settings
 from qa.staging import Staging
 from qa.types import Answer, Document, Filters, Hit, Turn
+from qa.uploads import check_readable, safe_filename
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,6 @@ def seed_corpus(settings: Settings) -> Path:
         shutil.copytree(SAMPLE_CORPUS, tmp)
         os.replace(tmp, working)
     return working
-
-
-_SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")
-
-
-def safe_filename(name: str) -> str:
-    """A plain file name from an uploaded one: no folders, no leading dots.
-
-    >>> safe_filename("../../etc/passwd"), safe_filename("C:\\\\docs\\\\宜昌 报告.txt")
-    ('passwd', '宜昌_报告.txt')
-    """
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = _SAFE_NAME.sub("_", base).strip("._ ")
-    if not base:
-        raise InputError(f"unusable file name {name!r}", hint="upload a file with a name such as report.txt")
-    return base[:120]
 
 
 class Pipeline:
@@ -141,6 +125,15 @@ class Pipeline:
                         self._live = live
             yield live
 
+    def warm_up(self) -> None:
+        """Load what the first request would otherwise wait for: the index, the model,
+        jieba's dictionary, and the chunker (the first upload's text splitter)."""
+        self.search("预热 warm-up", k=1)
+        from qa.chunk import chunk_document
+        from qa.types import Document
+
+        chunk_document(Document("warm-up.txt", "预热。\n", "预热", None, None, None, (), ""), self._chunking())
+
     def loaded(self) -> bool:
         return self._live is not None
 
@@ -187,7 +180,7 @@ class Pipeline:
                                  warn=warn, progress=progress)
             if not report.is_noop:
                 t = time.perf_counter()
-                self.store.maintain()
+                self.store.maintain(bulk=True)
                 report.timings_s["merge"] = time.perf_counter() - t
             return self._with_totals(report, root)
 
@@ -208,8 +201,6 @@ class Pipeline:
         The bytes are staged outside the corpus; the file appears in the corpus folder
         only after the index write that holds it has committed.
         """
-        from qa.uploads import check_readable
-
         name = safe_filename(filename)
         if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
             raise InputError(
@@ -233,6 +224,7 @@ class Pipeline:
                 if report.skipped:
                     raise InputError(f"{name} cannot be indexed: {report.skipped[0]}",
                                      hint="upload a text, HTML, PDF or DOCX file with text in it")
+            self._merge_small_segments(report)
             return name, self._with_totals(report, root)
 
     def delete_document(self, doc_id: str) -> BuildReport:
@@ -246,7 +238,16 @@ class Pipeline:
             with Staging(root).delete(doc_id):
                 self.store.write([WriteBatch(deletes=(doc_id,))], self.store.index_settings())
             report = BuildReport((), (), (doc_id,), (), 0, 0, 0)
+            self._merge_small_segments(report)
             return self._with_totals(report, root)
+
+    def _merge_small_segments(self, report: BuildReport) -> None:
+        # Each upload adds a segment; merging by size class keeps their number
+        # logarithmic. Most writes find nothing to merge; one in eight merges eight
+        # small segments (milliseconds), one in 64 eight of the next class, and so on.
+        t = time.perf_counter()
+        self.store.maintain()
+        report.timings_s["merge"] = time.perf_counter() - t
 
     def maintain(self) -> None:
         """Merge small segments (after writes; slow at most once per size class)."""

@@ -78,7 +78,11 @@ def validate_k(k: object) -> int:
     return k
 
 
-def validate_query(query: str, k: int, mode: str, max_chars: int = 2000) -> str:
+def validate_query(query: str, k: int, mode: str, max_chars: int | None = None) -> str:
+    if max_chars is None:  # Settings.max_question_chars is the one source of the limit
+        from qa.settings import Settings
+
+        max_chars = int(Settings.model_fields["max_question_chars"].default)
     if not isinstance(query, str) or not query.strip():
         raise InputError("the question is empty", hint="type a question, e.g. 宜昌打造多少分钟急救圈?")
     if len(query) > max_chars:
@@ -192,12 +196,17 @@ class Retriever:
     # How many candidates each list contributes before fusion.
     DENSE_DEPTH = 100
     SENTENCE_DEPTH = 300
+    # BM25's best this many join the candidates. Every chunk with a positive score
+    # used to, which on the sample corpus is all of them at most (541): so no figure
+    # there moves; at 10,000 documents a common term matches 100k chunks, and
+    # re-scoring them all densely would cost ~100 ms a question.
+    LEXICAL_DEPTH = 1000
     RRF_C = 60.0
 
     FUSIONS = ("score", "rrf")
 
     def __init__(self, snapshot: Snapshot, embedder: Embedder, fusion: str = "score",
-                 max_question_chars: int = 2000):
+                 max_question_chars: int | None = None):
         if snapshot.settings.embedder != embedder.name:
             from qa.errors import IndexMismatchError
 
@@ -213,7 +222,7 @@ class Retriever:
         self.data = IndexView(snapshot)
         self.embedder = embedder
         self.fusion = fusion
-        self.max_question_chars = max_question_chars
+        self.max_question_chars = max_question_chars  # None: Settings' default
         # Filters repeat (a UI's region menu): what each allows is computed once per snapshot.
         self._scope = lru_cache(maxsize=256)(self._compute_scope)
 
@@ -291,7 +300,7 @@ class Retriever:
             nearest = self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
         lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
         if mode in ("bm25", "hybrid"):
-            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope)
+            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope, self.LEXICAL_DEPTH)
         with _RANKING:
             return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode)
 
@@ -324,14 +333,15 @@ class Retriever:
             # gets part of its dense credit instead of being cut off at a floor.
             fused = score_fusion_arrays(dense, lexical, plan.lexical_weight)
         best = top_k_arrays(positions, fused, k)
+        chunks = self.snapshot.chunks([int(positions[i]) for i in best])
         hits = tuple(
             self._hit(
-                int(positions[i]),
+                chunk,
                 float(fused[i]),
                 None if dense is None else float(dense[i]),
                 float(lexical[i]) if lexical[i] > 0 else None,
             )
-            for i in best
+            for chunk, i in zip(chunks, best)
         )
         return Retrieval(hits, tuple(int(positions[i]) for i in best), vector, plan)
 
@@ -347,11 +357,12 @@ class Retriever:
             c=self.RRF_C,
         )
         best = top_k(fused, k)
-        hits = tuple(self._hit(pos, score, dense_d.get(pos), lexical_d.get(pos)) for pos, score in best)
+        chunks = self.snapshot.chunks([pos for pos, _ in best])
+        hits = tuple(self._hit(chunk, score, dense_d.get(pos), lexical_d.get(pos))
+                     for chunk, (pos, score) in zip(chunks, best))
         return Retrieval(hits, tuple(pos for pos, _ in best), vector, plan)
 
-    def _hit(self, pos: int, score: float, dense: float | None, lexical: float | None) -> Hit:
-        chunk = self.snapshot.chunk(pos)
+    def _hit(self, chunk, score: float, dense: float | None, lexical: float | None) -> Hit:
         doc = self.snapshot.document_info(chunk.doc_id)
         return Hit(
             chunk=chunk,

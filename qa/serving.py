@@ -113,5 +113,8 @@ class ServingEmbedder:
 
 def serving_pipeline(settings: Settings) -> Pipeline:
     """The pipeline ``qa serve`` uses: the configured model behind a :class:`ServingEmbedder`."""
-    return Pipeline(settings, embedder=ServingEmbedder(get_embedder(settings.embedder),
-                                                       cache_size=settings.query_cache_size))
+    pipeline = Pipeline(settings, embedder=ServingEmbedder(get_embedder(settings.embedder),
+                                                           cache_size=settings.query_cache_size))
+    # What a crash cut off is finished or undone before the first request (qa.staging).
+    pipeline.recover()
+    return pipeline

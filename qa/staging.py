@@ -26,24 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from qa.durable import fsync_path, write_durably
+from qa.faults import pause_point
 from qa.ingest import content_hash
 
 FOLDER = ".qa-staging"  # hidden: corpus scans never list it
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 class Staging:
@@ -60,7 +47,7 @@ class Staging:
         # The short token, not the document's name, names staged files: however long
         # the name, these fit the file system's limit.
         tmp = self.folder / f"{token}.json.tmp"
-        _write_durably(tmp, json.dumps({"op": op, "name": name, "hash": digest}, ensure_ascii=False).encode())
+        write_durably(tmp, json.dumps({"op": op, "name": name, "hash": digest}, ensure_ascii=False).encode())
         os.replace(tmp, intent)
         return part, intent
 
@@ -70,15 +57,16 @@ class Staging:
         ``<corpus>/<name>``, on an exception it is dropped."""
         part, intent = self._intent("add", name, content_hash(content))
         try:
-            _write_durably(part, content)
-            _fsync_dir(self.folder)
+            write_durably(part, content)
+            fsync_path(self.folder)
             yield part
         except BaseException:
             part.unlink(missing_ok=True)
             intent.unlink(missing_ok=True)
             raise
+        pause_point("after-commit", self.corpus)
         os.replace(part, self.corpus / name)
-        _fsync_dir(self.corpus)
+        fsync_path(self.corpus)
         intent.unlink()
 
     @contextmanager
@@ -90,7 +78,7 @@ class Staging:
         moved = target.exists()
         if moved:
             os.replace(target, part)
-            _fsync_dir(self.folder)
+            fsync_path(self.folder)
         try:
             yield
         except BaseException:

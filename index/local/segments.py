@@ -35,6 +35,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa.durable import fsync_path
 from qa.segments import csr
 
 # Below this many vectors in one matrix a segment is searched exactly: one pass over
@@ -98,14 +99,6 @@ def _build_ivf(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_segment(folder: Path, arrays: SegmentArrays, ann: bool | None = None) -> None:
     """Write a complete segment folder (via a temporary name, fsynced, then renamed).
 
@@ -127,10 +120,10 @@ def write_segment(folder: Path, arrays: SegmentArrays, ann: bool | None = None) 
             if (len(vectors) > EXACT_MAX) if ann is None else (ann and len(vectors) > 0):
                 faiss.write_index(_build_ivf(np.asarray(vectors, dtype=np.float32)), str(tmp / f"{kind}.ivf"))
         for path in tmp.iterdir():
-            _fsync(path)
-        _fsync(tmp)
+            fsync_path(path)
+        fsync_path(tmp)
         os.replace(tmp, folder)
-        _fsync(folder.parent)
+        fsync_path(folder.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -158,13 +151,19 @@ class Segment:
     def open(cls, folder: Path, seg: int) -> "Segment":
         folder = Path(folder)
         links = np.load(folder / "chunk_sentences.npz")
+
+        def mapped(name: str) -> np.ndarray:
+            # A plain ndarray over the mapping: np.memmap's subclass machinery costs
+            # microseconds on every indexing, and the query path indexes a lot.
+            return np.asarray(np.load(folder / name, mmap_mode="r"))
+
         arrays = SegmentArrays(
-            chunk_vectors=np.load(folder / "chunk_vectors.npy", mmap_mode="r"),
-            sentence_vectors=np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
+            chunk_vectors=mapped("chunk_vectors.npy"),
+            sentence_vectors=mapped("sentence_vectors.npy"),
             cs_ptr=links["ptr"], cs_idx=links["idx"],
-            chunk_docs=np.load(folder / "chunk_docs.npy", mmap_mode="r"),
-            sentence_docs=np.load(folder / "sentence_docs.npy", mmap_mode="r"),
-            chunk_lengths=np.load(folder / "chunk_lengths.npy", mmap_mode="r"),
+            chunk_docs=mapped("chunk_docs.npy"),
+            sentence_docs=mapped("sentence_docs.npy"),
+            chunk_lengths=mapped("chunk_lengths.npy"),
         )
         ann = {}
         for kind in ("chunks", "sentences"):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sqlite3
 import threading
@@ -33,11 +32,12 @@ from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from qa.errors import IndexMismatchError, NoIndexError
+from qa.faults import pause_point
 from qa.index import bm25
 from qa.index.base import (
     DocumentInfo, DocumentRows, FileStamp, IndexSettings, Scope, TermStats, WriteBatch,
@@ -45,13 +45,13 @@ from qa.index.base import (
 from qa.index.local import catalog
 from qa.index.local.catalog import CHUNK, SENTENCE
 from qa.index.local.segments import Segment, SegmentArrays, segment_arrays, write_segment
-from qa.segments import rows_dot_max
+from qa.segments import gather_rows, rows_dot_max
 from qa.types import Chunk, Document, Section, Sentence
 
 SEGMENTS = "segments"
 # A merged-away segment stays on disk this long, for readers in other processes that
 # took their snapshot just before the merge committed and have not mapped it yet.
-RETIRE_AFTER_S = 60.0
+RETIRE_AFTER_S = 10.0
 # Merging: segments are grouped in size classes of MERGE_FACTOR× (by live rows,
 # chunks + sentences, from MERGE_FLOOR up); MERGE_FACTOR segments of one class are
 # merged into one. A segment with more than a third of its rows deleted is compacted.
@@ -273,6 +273,7 @@ class LocalStore:
                     self._apply(conn, batch, settings, written)
                 generation = int(catalog.meta(conn)["generation"]) + 1
                 catalog.set_meta(conn, generation=generation)
+                pause_point("before-commit", self.dir)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -311,6 +312,7 @@ class LocalStore:
             arrays, rows = self._segment_rows(conn, batch.upserts, seg, settings.dim)
             written.append(folder)
             write_segment(folder, arrays)
+            pause_point("segment-written", self.dir)
             conn.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)", rows["chunks"])
             conn.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", rows["sentences"])
             conn.executemany("INSERT INTO postings VALUES (?,?,?)", rows["postings"])
@@ -418,8 +420,11 @@ class LocalStore:
 
     # ------------------------------------------------------------------ merging
 
-    def maintain(self, progress: Callable[[str], None] | None = None) -> int:
-        """Merge segments until :func:`choose_merge` finds nothing; returns merges done."""
+    def maintain(self, progress: Callable[[str], None] | None = None, bulk: bool = False) -> int:
+        """Merge segments until :func:`choose_merge` finds nothing; returns merges done.
+
+        ``bulk`` (after a folder build): also give the journal's space back, which
+        waits for readers and costs an fsync, so it is not done after every upload."""
         if not self.exists():
             return 0
         conn = self._writer()
@@ -431,6 +436,8 @@ class LocalStore:
                 dead = dict(conn.execute("SELECT seg, COUNT(*) FROM tombstones GROUP BY seg").fetchall())
                 plan = choose_merge([(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes])
                 if not plan:
+                    if bulk:  # a bulk write grows the journal to its size; give the space back
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     return merges
                 if progress:
                     progress(f"merging segments {', '.join(map(str, plan))}")
@@ -451,7 +458,11 @@ class LocalStore:
             for seg, kind, pos in conn.execute(
                     f"SELECT seg, kind, pos FROM tombstones WHERE seg IN ({','.join('?' * len(plan))})", plan):
                 dead.setdefault((seg, kind), []).append(pos)
-            maps = _merge_segments(folder, sources, dead)
+            maps = _live_maps(sources, dead)
+            n_c = sum(int((m[0] >= 0).sum()) for m in maps)
+            n_s = sum(int((m[1] >= 0).sum()) for m in maps)
+            if n_c or n_s:  # segments with nothing live left are only retired
+                _merge_segments(folder, sources, maps)
             for source, (chunk_map, sent_map) in zip(sources, maps):
                 self._move_rows(conn, "chunks", source.seg, new, chunk_map)
                 self._move_rows(conn, "sentences", source.seg, new, sent_map)
@@ -460,9 +471,8 @@ class LocalStore:
             conn.execute(f"DELETE FROM tombstones WHERE seg IN ({marks})", plan)
             conn.execute(f"DELETE FROM segments WHERE seg IN ({marks})", plan)
             conn.executemany("INSERT OR REPLACE INTO retired VALUES (?, ?)", [(seg, time.time()) for seg in plan])
-            n_c = sum(int((m[0] >= 0).sum()) for m in maps)
-            n_s = sum(int((m[1] >= 0).sum()) for m in maps)
-            conn.execute("INSERT INTO segments VALUES (?,?,?)", (new, n_c, n_s))
+            if n_c or n_s:
+                conn.execute("INSERT INTO segments VALUES (?,?,?)", (new, n_c, n_s))
             catalog.set_meta(conn, next_seg=new, generation=int(values["generation"]) + 1)
             conn.execute("COMMIT")
         except BaseException:
@@ -502,10 +512,15 @@ class LocalStore:
             for term, parts in merged.items()))
 
 
-def _merge_segments(folder: Path, sources: list[Segment],
-                    dead: dict[tuple[int, int], list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Write the live rows of ``sources`` as one segment; per source, old → new
-    positions of its chunks and sentences (-1 for deleted rows)."""
+def _live_maps(sources: list[Segment], dead: dict[tuple[int, int], list[int]]
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per source segment, old → new positions of its chunks and of its sentences in
+    the merged segment (-1 for deleted rows), the sources laid end to end.
+
+    >>> class S: seg, n_chunks, n_sentences = 1, 3, 2
+    >>> [m.tolist() for m in _live_maps([S()], {(1, 0): [1]})[0]]
+    [[0, -1, 1], [0, 1]]
+    """
     maps = []
     c_total = s_total = 0
     for src in sources:
@@ -520,6 +535,11 @@ def _merge_segments(folder: Path, sources: list[Segment],
         c_total += int(c_live.sum())
         s_total += int(s_live.sum())
         maps.append((c_map, s_map))
+    return maps
+
+
+def _merge_segments(folder: Path, sources: list[Segment], maps: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write the live rows of ``sources`` (per ``maps``) as one segment."""
     dim = sources[0].a.chunk_vectors.shape[1]
     parts = {"chunk_vectors": [], "sentence_vectors": [], "chunk_docs": [], "sentence_docs": [],
              "chunk_lengths": [], "links": []}
@@ -545,7 +565,6 @@ def _merge_segments(folder: Path, sources: list[Segment],
         sentence_docs=np.concatenate(parts["sentence_docs"]),
         chunk_lengths=np.concatenate(parts["chunk_lengths"]),
     ))
-    return maps
 
 
 class _DocumentFrequencies(Mapping):
@@ -562,12 +581,14 @@ class _DocumentFrequencies(Mapping):
         return value
 
     def get(self, term, default=None):
-        if term not in self._cache:
+        value = self._cache.get(term)
+        if value is None:
             row = self._store._reader().execute("SELECT df FROM terms WHERE term = ?", (term,)).fetchone()
-            if len(self._cache) > 50_000:
+            value = row[0] if row else 0
+            if len(self._cache) > 50_000:  # a bound, not an LRU: questions' terms repeat
                 self._cache.clear()
-            self._cache[term] = row[0] if row else 0
-        return self._cache[term] or default
+            self._cache[term] = value
+        return value or default
 
     def __contains__(self, term) -> bool:
         return bool(self.get(term, 0))
@@ -580,14 +601,18 @@ class _DocumentFrequencies(Mapping):
 
 
 class _LRU(OrderedDict):
+    """A bounded cache shared by reader threads (the lock guards the eviction)."""
+
     def __init__(self, size: int):
         super().__init__()
         self.size = size
+        self._lock = threading.Lock()
 
     def put(self, key, value):
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+        with self._lock:
+            self[key] = value
+            while len(self) > self.size:
+                self.popitem(last=False)
         return value
 
 
@@ -685,14 +710,15 @@ class LocalSnapshot:
         # Each of the best sentences stands for the chunks that hold it.
         owners = []
         where = self._locate(sentences, self.sentence_base)
-        for sentence, i in zip(sentences.tolist(), where.tolist()):
+        for i in np.unique(where):
             seg = self.segments[i]
-            local = sentence - int(self.sentence_base[i])
-            owners.append(seg.sc_idx[seg.sc_ptr[local]:seg.sc_ptr[local + 1]] + self.chunk_base[i])
+            local = sentences[where == i] - self.sentence_base[i]
+            flat, _ = gather_rows(seg.sc_ptr, seg.sc_idx, local)
+            owners.append(flat + self.chunk_base[i])
         owner_ids = np.concatenate(owners) if owners else np.zeros(0, np.int64)
         return _best(c_scores, c_ids, chunk_depth), owner_ids
 
-    def lexical(self, tokens, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(self, tokens, scope: Scope, depth: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         tokens = list(tokens)
         total = int(self.chunk_base[-1])
         if not tokens or total == 0:
@@ -724,6 +750,10 @@ class LocalSnapshot:
                 part = scores[self.chunk_base[i]:self.chunk_base[i + 1]]
                 part[~c_mask] = 0.0
         positive = np.flatnonzero(scores > 0)
+        if depth is not None and len(positive) > depth:
+            # The best ``depth`` (ties at the cut broken by position), back in position order.
+            order = np.lexsort((positive, -scores[positive]))[:depth]
+            positive = np.sort(positive[order])
         return positive, scores[positive].astype(np.float64)
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:
@@ -759,6 +789,24 @@ class LocalSnapshot:
         if row is None:
             raise KeyError(chunk_id)
         return Chunk(*row)
+
+    def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
+        """The chunks with these ids, in that order, in one catalogue query."""
+        keys = [self._split(int(c), self.chunk_base) for c in chunk_ids]
+        by_seg: dict[int, list[int]] = {}
+        for seg, pos in keys:
+            by_seg.setdefault(seg.seg, []).append(pos)
+        found = {}
+        for seg, positions in by_seg.items():  # one primary-key range per segment
+            for r in self.store._reader().execute(
+                    "SELECT c.seg, c.pos, d.doc_id, c.start, c.end, substr(d.text, c.start + 1, c.end - c.start), "
+                    "c.section, c.context, c.search_text FROM chunks c JOIN documents d ON d.doc_key = c.doc_key "
+                    f"WHERE c.seg = ? AND c.pos IN ({','.join('?' * len(positions))})", [seg, *positions]):
+                found[(r[0], r[1])] = Chunk(*r[2:])
+        try:
+            return [found[(seg.seg, pos)] for seg, pos in keys]
+        except KeyError as exc:
+            raise KeyError(f"chunk {exc} is not in this snapshot") from None
 
     def chunk_sentences(self, chunk_id: int) -> list[int]:
         seg, pos = self._split(int(chunk_id), self.chunk_base)

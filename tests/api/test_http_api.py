@@ -279,7 +279,7 @@ def test_cannot_delete_the_last_document(tmp_path):
     pipeline = Pipeline(Settings(corpus_dir=corpus, index_dir=tmp_path / "idx", embedder="hash"), HashEmbedder())
     pipeline.index(corpus)
     with make_client(pipeline, allow_writes=True) as client:
-        assert_error(client.delete("/v1/documents/only.txt"), 400, "invalid_input")
+        assert_error(client.delete("/v1/documents/only.txt"), 409, "conflict")
     assert (corpus / "only.txt").exists()
 
 

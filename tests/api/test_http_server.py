@@ -25,7 +25,6 @@ from conftest import API_KEY, nested_pipeline
 from qa.api import create_app
 from qa.embed import HashEmbedder
 from qa.eval.processes import free_port, stop
-from qa.index.store import current_version
 from qa.pipeline import Pipeline
 
 pytestmark = pytest.mark.server
@@ -161,29 +160,34 @@ def test_reads_are_answered_while_an_upload_is_indexed(tmp_path, tiny_corpus):
         assert hits["hits"][0]["doc_id"] == "huangshi.txt"  # and then the new one
 
 
-def test_a_crash_during_an_upload_loses_no_indexed_document(pipeline):
+def test_a_crash_during_an_upload_loses_nothing_and_leaves_nothing(pipeline):
     index_dir, corpus = pipeline.index_dir, pipeline.corpus_dir()
     before = {d.doc_id: d.content_hash for d in pipeline.documents()}
-    version = current_version(index_dir).name
     # Big enough that hash-embedding it takes seconds: the kill lands mid-indexing.
     big = ("黄石建成森林消防驿站27个,覆盖全部乡镇,应急队伍常备不懈。\n" * 40_000).encode()
+    staging = corpus / ".qa-staging"
     with qa_serve(index_dir, corpus, QA_ALLOW_WRITES="1") as (base, proc):
         sender = threading.Thread(target=lambda: _post_quietly(f"{base}/v1/documents", big), daemon=True)
         sender.start()
         deadline = time.monotonic() + 120
-        while not (corpus / "huge.txt").exists():  # stored in the corpus, indexing starts next
-            assert time.monotonic() < deadline, "the upload never reached the corpus folder"
+        while not list(staging.glob("*.part")):  # staged outside the corpus, indexing starts next
+            assert time.monotonic() < deadline, "the upload was never staged"
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=20)
-        killed_mid_way = current_version(index_dir).name == version
-    assert killed_mid_way, "indexing finished before the kill; make the document bigger"
+    assert not (corpus / "huge.txt").exists()  # never acknowledged, never in the corpus
     fresh = Pipeline(pipeline.settings, embedder=HashEmbedder())
-    assert {d.doc_id: d.content_hash for d in fresh.documents()} == before
+    assert {d.doc_id: d.content_hash for d in fresh.documents()} == before, \
+        "indexing finished before the kill; make the document bigger"
     assert fresh.search("宜昌急救圈", k=1)[0].doc_id == "yichang.txt"
     with qa_serve(index_dir, corpus) as (base, _):
         listed = {d["doc_id"] for d in requests.get(f"{base}/v1/documents", timeout=30).json()["documents"]}
         assert listed == set(before)
+        assert not staging.exists()  # the restart discarded the unacknowledged upload
+    # A later, unrelated write does not pick the cut-off upload up either.
+    fresh.add_document("xiaogan.txt", "孝感市建成应急驿站。\n".encode())
+    assert {d.doc_id for d in fresh.documents()} == set(before) | {"xiaogan.txt"}
+    assert not list(corpus.glob("*.part")) and not (corpus / "huge.txt").exists()
 
 
 def _post_quietly(url: str, content: bytes) -> None:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from qa.retrieve import Retriever
+import qa.index.local.store as store_module
 
 from conftest import make_client
 
@@ -48,7 +48,7 @@ def test_small_index_ranks_on_the_loop_with_the_same_result(client, pipeline, mo
         assert had_vector and embed_thread != rank_thread
 
     calls.clear()
-    monkeypatch.setattr(Retriever, "LIGHT_MAX_VECTORS", 0)  # every index is "large" now
+    monkeypatch.setattr(store_module, "LIGHT_MAX_VECTORS", 0)  # every index is "large" now
     heavy = client.post("/v1/retrieve", json=body)
     assert [(c[0], c[2]) for c in calls] == [("search", False)]  # embedded inside, on a thread
     assert heavy.json() == light.json()

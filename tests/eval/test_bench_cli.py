@@ -22,7 +22,7 @@ def test_bench_quick_writes_report(tmp_path, monkeypatch, tiny_corpus, capsys):
     assert (report / "bench.md").read_text(encoding="utf-8").startswith("# qa bench")
     build = result["build"]
     assert build["documents"] == 3 and build["embedded_texts"] == build["chunks"] + build["sentences"]
-    assert set(build["stages_s"]) >= {"load", "clean", "metadata", "chunk", "embed", "tokenize", "index", "write"}
+    assert set(build["stages_s"]) >= {"scan", "read", "chunk", "embed", "tokenize", "write", "merge"}
     assert result["reindex"]["nothing_embedded"] is True
     assert result["reindex"]["cli_exit_codes"] == [0, 0]
     latency = result["queries"]["latency_ms"]
@@ -31,12 +31,13 @@ def test_bench_quick_writes_report(tmp_path, monkeypatch, tiny_corpus, capsys):
     assert "skipped" not in http, http
     assert all(row["errors"] == 0 for row in http["sequential_ms"].values())
     rows = result["scale"]["sizes"]["2000"]
-    assert [r["kind"] for r in rows] == ["data", "flat", "hnsw", "ivf"]
+    assert [r["kind"] for r in rows] == ["data", "flat", "ivf"]
     assert all("error" not in r and r["peak_rss_mb"] > 0 for r in rows)
     assert rows[1]["runs"][0]["recall@10"] == 1.0
-    assert all(0.0 <= run["recall@10"] <= 1.0 for r in rows[2:] for run in r["runs"])
-    # efSearch 256 on 2,000 clustered vectors searches nearly exhaustively
-    assert rows[2]["runs"][-1]["recall@10"] >= 0.99
+    assert all(0.0 <= run["recall@10"] <= 1.0 for run in rows[2]["runs"])
+    # the last run probes every list of the segment: exhaustive
+    # over 8-bit codes, so nearly every true neighbour is found
+    assert rows[2]["runs"][-1]["recall@10"] >= 0.95
     assert not (tmp_path / "unused-index").exists()  # the bench never touches the configured index
 
 
@@ -76,5 +77,28 @@ def test_bench_scale_part_only(tmp_path, monkeypatch, capsys):
     assert main(["bench", "--quick", "--part", "scale", "--report", str(report)]) == 0
     result = json.loads((report / "bench.json").read_text(encoding="utf-8"))
     assert result["part"] == "scale" and "build" not in result and "queries" not in result
-    assert [r["kind"] for r in result["scale"]["sizes"]["2000"]] == ["data", "flat", "hnsw", "ivf"]
+    assert [r["kind"] for r in result["scale"]["sizes"]["2000"]] == ["data", "flat", "ivf"]
     assert "## Index build" not in capsys.readouterr().out
+
+
+def test_bench_growth_and_faults_parts_report_what_they_measure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QA_EMBEDDER", "hash")
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "unused-index"))
+    report = tmp_path / "growth"
+    assert main(["bench", "--quick", "--part", "growth", "--sizes", "20", "--report", str(report)]) == 0
+    (row,) = json.loads((report / "bench.json").read_text(encoding="utf-8"))["growth"]["sizes"]
+    assert row["documents"] == 20 and "error" not in row and "error" not in row["server"]
+    assert row["server"]["ready_s"] > 0 and row["server"]["retrieve_ms"]["n"] == 40
+    assert set(row["server"]["write_s"]) == {"upload", "replace", "delete"} and not row["server"].get("write_errors")
+    assert row["in_process"]["recall@10"]["strict"] == 1.0  # small segments are searched exactly
+    assert 0.0 < row["in_process"]["recall@10_ivf_everywhere"]["tie_aware"] <= 1.0
+    assert row["index_mb"] > 0 and row["reindex_noop_s"] > 0
+    report = tmp_path / "faults"
+    assert main(["bench", "--quick", "--part", "faults", "--report", str(report)]) == 0
+    faults = json.loads((report / "bench.json").read_text(encoding="utf-8"))["faults"]
+    kills = faults["kills"]
+    assert kills["trials"] == 4 and kills["index_failed_to_load"] == 0 and kills["acknowledged_lost"] == 0
+    assert kills["corpus_index_disagreements"] == 0 and kills["leftover_files"] == 0
+    assert faults["readers"]["idle"]["errors"] == 0 and faults["readers"]["during uploads"]["errors"] == 0
+    assert "## Growth" in capsys.readouterr().out
+    assert not (tmp_path / "unused-index").exists()

@@ -1,7 +1,8 @@
 """CI's regression guard: `qa eval` on the project's gold set, real model, full corpus.
 
-Fails when hybrid recall@5 drops below the floor the README reports against, so a
-change that quietly hurts retrieval cannot land.
+Fails when hybrid recall@5 drops below the floor just under the README's published
+figure (0.979 = 92 of 94; the floor lets one question slip, not two), so a change that
+quietly hurts retrieval cannot land.
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from qa.cli import main
 
 pytestmark = pytest.mark.integration
 GOLD = Path(__file__).resolve().parents[2] / "eval" / "gold.jsonl"
-MIN_RECALL = "0.90"
+MIN_RECALL = "0.96"
 
 
 def test_gold_set_recall_guard(full_settings, tmp_path, monkeypatch, capsys):

@@ -29,8 +29,16 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample"
 GOLD_SETS = {
     "gold": REPO / "eval" / "gold.jsonl",
+    "tune": REPO / "eval" / "tune.jsonl",
+    "test": REPO / "eval" / "test.jsonl",
     "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
 }
+# Regression floors just under what the README publishes (docs/reports/eval-*.md): one
+# answer fewer, or one refusal more, than the last published run still passes; two
+# fail. (least share of answerable questions answered with a gold string, most share
+# of them refused). Published: gold 87/94 contained, 4/94 refused; tune 20/26, 2/26;
+# test 16/24, 4/24; dev 26/27, 0/27.
+FLOORS = {"gold": (0.91, 0.055), "tune": (0.73, 0.12), "test": (0.62, 0.21), "dev": (0.92, 0.04)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
 
@@ -153,7 +161,6 @@ def test_every_gold_answer_cites_exactly(full_pipeline, name):
             false_refusals += answer.refused
             folded = fold_compact(answer.answer)
             contained += (not answer.refused) and any(fold_compact(a) in folded for a in item.answers)
-    # The floors: 80 % of answerable questions answered with a gold string,
-    # at most 5 % of them refused.
-    assert contained >= 0.8 * len(answerable), f"{name}: {contained}/{len(answerable)} contain a gold answer"
-    assert false_refusals <= 0.05 * len(answerable), f"{name}: {false_refusals} answerable questions refused"
+    min_contained, max_refused = FLOORS[name]
+    assert contained >= min_contained * len(answerable), f"{name}: {contained}/{len(answerable)} contain a gold answer"
+    assert false_refusals <= max_refused * len(answerable), f"{name}: {false_refusals} answerable questions refused"

@@ -1,6 +1,7 @@
 """The answer engine on the tiny three-city corpus (hash embedder), and its pure parts."""
 
 import json
+import math
 
 import pytest
 
@@ -41,8 +42,10 @@ from qa.types import Answer, Citation, Document, Hit, Turn, Chunk
 
 @pytest.fixture
 def pipe(fake_pipeline):
-    """The fake pipeline with a fixed threshold, so results do not depend on qa/calibration.json."""
-    settings = fake_pipeline.settings.model_copy(update={"refusal_threshold": 1.0})
+    """The fake pipeline with threshold 0, so results do not depend on qa/calibration.json
+    or the fitted model (answerability.json, fitted for the real model's similarities):
+    only the hard rules refuse here."""
+    settings = fake_pipeline.settings.model_copy(update={"refusal_threshold": 0.0})
     return Pipeline(settings, embedder=HashEmbedder())
 
 
@@ -147,7 +150,8 @@ def test_bad_k(pipe):
 def test_long_question_within_a_raised_limit(pipe):
     settings = pipe.settings.model_copy(update={"max_question_chars": 5000})
     answer = Pipeline(settings, embedder=HashEmbedder()).ask("宜昌打造多少分钟急救圈?" + "请详细说明。" * 500)
-    assert len(answer.question) > 2000 and len(answer.retrieval_query) == 2000
+    # one limit everywhere: the retriever reads the whole question too (no 2,000 cut)
+    assert len(answer.question) > 2000 and answer.retrieval_query == answer.question
     assert answer.refused or answer.citations
 
 
@@ -232,10 +236,14 @@ def test_distinctness_and_confidence_hand_computed():
     # values 1, 0, 0, 0: mean .25, std √(3/16) → (1 - .25) / .4330 = 1.7321
     assert distinctness([1.0, 0.0, 0.0, 0.0]) == pytest.approx(1.7320508)
     assert distinctness([0.5, 0.5]) == 0.0
-    assert confidence(Evidence(1.5, 0.5, 0.25, True)) == pytest.approx(2.25)
-    assert confidence(Evidence(1.5, 0.5, 0.25, False)) == 0.0  # wrong place
-    assert confidence(Evidence(1.5, 0.5, 0.25, True, type_ok=False)) == 0.0
-    assert confidence(Evidence(9.0, 0.0, 0.0, True)) == 0.0  # no question term anywhere near
+    from qa.answerability import Model
+
+    # one feature, window coverage 0.25 → (0.25 - 0.5) / 0.25 = -1; logit 2·(-1) + 1 = -1
+    model = Model(("window",), (0.5,), (0.25,), (2.0,), 1.0)
+    assert confidence(Evidence(1.5, 0.5, 0.25, True), "zh", model) == pytest.approx(1 / (1 + math.e))
+    assert confidence(Evidence(1.5, 0.5, 0.25, False), "zh", model) == 0.0  # wrong place
+    assert confidence(Evidence(1.5, 0.5, 0.25, True, type_ok=False), "zh", model) == 0.0
+    assert confidence(Evidence(9.0, 0.0, 0.0, True), "zh", model) == 0.0  # no question term anywhere near
 
 
 def _doc(doc_id="y.txt", region="宜昌市"):
@@ -329,3 +337,82 @@ def test_a_year_in_the_question_must_be_near_the_evidence():
     assert years_ok("宜昌打造多少分钟急救圈?", "打造中心城区“10分钟”急救圈") is True  # no year asked
     # traditional evidence, simplified question: compared after folding
     assert years_ok("2021年發現多少問題?", "2021年,我們就在高速公路上發現了2400多個質量問題") is True
+
+
+# ---------------------------------------------------------------- asked kind, answerability model
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("宜昌打造多少分钟急救圈?", "duration"),
+    ("武汉新城区急救圈要在哪一年建成?", "when"),
+    ("鄂州新增的救护车花了多少钱?", "money"),
+    ("What share of senior posts will be raised?", "percent"),
+    ("Who heads the civil affairs bureau?", "who"),
+    ("全会在哪个会场召开?", "where"),
+    ("在全省排第几位?", "rank"),
+    ("咸宁应急管理局指出基层存在哪种“要么谁都不管”的现象?", ""),  # a quoted 谁 asks no "who"
+])
+def test_asked_kind(question, kind):
+    from qa.answer_type import asked_kind
+
+    assert asked_kind(question).kind == kind
+
+
+def test_holds_kind_near_misses():
+    from qa.answer_type import asked_kind, holds_kind
+
+    # topical, but no amount of money / no hour / no venue other than the one asked about
+    assert not holds_kind(asked_kind("新疾控中心投资多少钱?"), "整体规划统筹建设市疾控中心")
+    assert holds_kind(asked_kind("新疾控中心投资多少钱?"), "计划投资20亿元建设市公共卫生临床中心")
+    assert not holds_kind(asked_kind("How many samples per hour?"), "日单管检测能力达2万份")
+    q = "物业管理服务中心设在哪里?"
+    assert not holds_kind(asked_kind(q), "成立物业管理服务中心", q)
+    assert holds_kind(asked_kind(q), "物业管理服务中心设在咸宁市民之家", q)
+    # who: an office the question names counts only with a name after it
+    q = "卫健委主任是谁?"
+    assert holds_kind(asked_kind(q), "市卫健委主任李华平表示", q)
+    assert not holds_kind(asked_kind(q), "卫健委主任是谁", q)
+    # a year is not a count of things; a placeholder is not a number
+    assert not holds_kind(asked_kind("How many people died?"), "2021年度死亡x人")
+
+
+def test_logistic_fit_hand_checked():
+    import numpy as np
+
+    from qa.answerability import fit_logistic, fit_model
+
+    # symmetric data: the bias is exactly 0 and the weight positive
+    w, b = fit_logistic(np.array([[-1.0], [-0.5], [0.5], [1.0]]), np.array([0, 0, 1, 1]), l2=1.0)
+    assert b == pytest.approx(0.0, abs=1e-9) and w[0] > 0
+    # the stationary point of the penalised likelihood: gradient X'(p - y) + l2·w = 0
+    x = np.array([[-1.0], [-0.5], [0.5], [1.0]])
+    p = 1 / (1 + np.exp(-(x[:, 0] * w[0] + b)))
+    assert float(x[:, 0] @ (p - np.array([0, 0, 1, 1])) + 1.0 * w[0]) == pytest.approx(0.0, abs=1e-8)
+    # a stronger penalty shrinks the weight
+    w2, _ = fit_logistic(x, np.array([0, 0, 1, 1]), l2=10.0)
+    assert 0 < w2[0] < w[0]
+    model = fit_model([{"window": v} for v in (0.1, 0.2, 0.8, 0.9)], [False, False, True, True], source="t")
+    assert model.n == 4 and model.features[3] == "window"
+    assert model.probability({"window": 0.95}) > 0.5 > model.probability({"window": 0.05})
+
+
+def test_shipped_answerability_model_names_its_features_and_source():
+    from qa.answerability import FEATURES, load_model
+
+    model = load_model()
+    assert model.features == FEATURES and len(model.weights) == len(FEATURES)
+    assert "test" not in model.source and "gold.jsonl" in model.source  # fitted on the tuning part only
+
+
+def test_question_limit_has_one_source():
+    from qa.answer import default_max_question_chars
+    from qa.retrieve import validate_query
+    from qa.settings import Settings
+
+    limit = Settings().max_question_chars
+    assert default_max_question_chars() == limit
+    with pytest.raises(InputError, match=f"the limit is {limit}"):
+        clean_question("问" * (limit + 1))
+    with pytest.raises(InputError, match=f"the limit is {limit}"):
+        validate_query("问" * (limit + 1), 1, "hybrid")
+    assert validate_query("问" * 2500, 1, "hybrid", max_chars=3000) == "问" * 2500

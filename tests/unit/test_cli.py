@@ -86,3 +86,36 @@ def test_bad_file_is_skipped_with_one_warning(env, capsys):
     err = capsys.readouterr().err
     warnings = [l for l in err.splitlines() if l.startswith("warning:")]
     assert len(warnings) == 1 and "broken.pdf" in warnings[0]
+
+
+def test_calibrate_fits_the_model_and_thresholds_in_one_command(env, tmp_path, capsys):
+    """`qa calibrate --gold A --gold B -o FILE` writes the thresholds and, beside them,
+    the fitted answerability model; the packaged qa/*.json stay untouched."""
+    from qa.answerability import MODEL_FILE, load_model
+    from qa.calibration import CALIBRATION_FILE, load_calibration
+
+    before = (CALIBRATION_FILE.read_bytes(), MODEL_FILE.read_bytes())
+    assert main(["index", str(env)]) == 0
+    rows = [
+        {"id": "a1", "question": "宜昌打造多少分钟急救圈?", "lang": "zh", "doc": "yichang.txt",
+         "answers": ["30分钟"], "evidence": "县市“30分钟”急救圈", "type": "number"},
+        {"id": "a2", "question": "鄂州建成了多少个红色网格驿站?", "lang": "zh", "doc": "ezhou.txt",
+         "answers": ["136个"], "evidence": "建成红色网格驿站136个", "type": "number"},
+        {"id": "u1", "question": "鄂州红色网格驿站花了多少钱?", "lang": "zh", "doc": None,
+         "answers": [], "evidence": None, "type": "unanswerable"},
+    ]
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:2]) + "\n", encoding="utf-8")
+    second.write_text(json.dumps(rows[2], ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out" / "calibration.json"
+    out.parent.mkdir()
+    assert main(["calibrate", "--gold", str(first), "--gold", str(second), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "answerability model fitted on" in printed and f"wrote {out}" in printed
+    model = load_model(out.with_name("answerability.json"))
+    assert model.source == "a.jsonl, b.jsonl" and len(model.weights) == len(model.features)
+    cal = load_calibration(out)
+    assert set(cal.thresholds) == {"zh", "en"}
+    # the money question's topical sentence holds no amount: refused by the rule at any threshold
+    assert cal.reports["zh"]["unanswerable"] == 1 and cal.reports["zh"]["missed"] == 0
+    assert (CALIBRATION_FILE.read_bytes(), MODEL_FILE.read_bytes()) == before

@@ -133,22 +133,26 @@ def test_an_upload_touches_only_its_own_rows(tmp_path, tiny_corpus, monkeypatch)
     assert not (tiny_corpus / "huangshi.txt").exists()
 
 
-def test_merging_segments_keeps_every_answer(tmp_path, tiny_corpus):
+def test_merged_segments_answer_as_a_fresh_build_does(tmp_path, tiny_corpus):
     p = _pipeline(tmp_path, tiny_corpus)
     p.index(tiny_corpus)
     for i in range(9):
         p.add_document(f"extra{i}.txt", f"孝感第{i}号文件。孝感打造{i + 20}分钟急救圈。\n".encode())
     p.delete_document("extra3.txt")
-    queries = ["宜昌急救圈", "孝感打造25分钟急救圈", "红色网格驿站"]
-    before = [[(h.doc_id, h.start, round(h.score, 5)) for h in p.search(q, k=5)] for q in queries]
-    store = LocalStore(tmp_path / "index")
-    segments_before = len(list((tmp_path / "index" / "segments").iterdir()))
-    assert store.maintain() >= 1
-    after = [[(h.doc_id, h.start, round(h.score, 5)) for h in p.search(q, k=5)] for q in queries]
-    assert after == before
     with sqlite3.connect(tmp_path / "index" / "catalog.sqlite3") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] < segments_before
-        assert conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0] == 0
+        # 10 writes, 8 of them merged as they came: a few segments, not one per write
+        assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] <= 3
+    fresh = Pipeline(p.settings.model_copy(update={"index_dir": tmp_path / "fresh"}), embedder=HashEmbedder())
+    fresh.index(tiny_corpus)
+
+    def ranked(pipeline, q):
+        hits = sorted((-round(h.score, 5), h.doc_id, h.start) for h in pipeline.search(q, k=8))
+        cut = hits[-1][0]  # passages tied at the cut may differ; the scores may not
+        return [h[0] for h in hits], [h for h in hits if h[0] < cut]
+
+    for q in ["宜昌急救圈", "孝感打造25分钟急救圈", "红色网格驿站", "孝感第3号文件"]:
+        assert ranked(p, q) == ranked(fresh, q)
+    assert LocalStore(tmp_path / "index").maintain() == 0  # nothing left to merge
 
 
 def test_bm25_scores_match_bm25s(tmp_path, tiny_corpus):

@@ -1,0 +1,268 @@
+"""The kind of fact a question asks for, and whether a piece of evidence holds one.
+
+A question that asks "how much money", "which year" or "who" is only answered by a
+sentence that holds an amount of money, a date or a person/office. A near miss (the
+document talks about the topic but never states the asked fact) usually fails this
+test: the sentence about the new disease-control centre says it will be *built*, not
+what it *costs*. :func:`asked_kind` reads the question (Chinese or English) and
+:func:`holds_kind` checks evidence text; both are pure and work on folded or raw text.
+
+Kinds (``AskedKind.kind``):
+
+============  ==============================================  ==========================
+kind          asked as                                        evidence must hold
+============  ==============================================  ==========================
+``when``      哪一年, 什么时候, when, which year, by when        a date (2019年, 7月, 年底)
+``money``     多少钱/资金, 投资多少, how much money/invest      a number of 元 (万元, 亿元)
+``percent``   比例, 占比, 百分之几, what share/percentage     a percentage (30%, 百分之, 成)
+``duration``  多久, 多长时间, how long/quickly, how many minutes  a number of 分钟/小时/天/年…
+``count``     多少个/名…, 几个, how many                       a number (with the asked unit)
+``who``       谁, 哪位, who, whom                             an office or a person's title
+``where``     哪里, 在哪, 哪个会场/地点, where                    a place or venue word
+``list``      哪些, 哪几, which … (plural), what are           an enumeration (、 or 一是…二是)
+``name``      叫什么, 什么名称, called, named, nickname         a quoted or titled name (“…” 《…》)
+============  ==============================================  ==========================
+
+``rate`` (per hour, 每小时…) is kept apart: a question asking "per hour" needs the
+hour in the evidence even when it holds a number.
+
+>>> asked_kind("宜昌打造多少分钟急救圈?").kind, asked_kind("Who heads the bureau?").kind
+('duration', 'who')
+>>> holds_kind(asked_kind("投资多少亿元?"), "计划投资20亿元建设"), holds_kind(asked_kind("投资多少?"), "建设疾控中心")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa.fold import fold
+
+# Measure words that follow a count in these documents.
+UNITS = tuple(sorted(set(
+    "公里 万元 亿元 小时 分钟 平方米 个 名 家 项 次 件 所 台 辆 间 张 年 倍 类 位 届 期 条 处 人 亿 元 万 天 栋 亩 "
+    "担 擔 户 戶 座 批 支 场 場 套 份 万份 床 张 米 公顷 省 市 县".split()), key=len, reverse=True))
+_TIME_UNITS = ("分钟", "小时", "天", "日", "周", "个月", "月", "年")
+_NUM = r"(?:\d+(?:\.\d+)?|[〇零一二两三四五六七八九十百千万亿]+)"
+_DIGITS = re.compile(r"\d")
+# A Chinese numeral only counts with a measure word after it (一是, 三无 are not counts);
+# a year (2021年) or a percentage is not a count of things.
+_COUNT = re.compile(r"(?<![\d.])(?!(?:19|20)\d{2}年)\d+(?:\.\d+)?(?![\d.]*\s*%)(?![\d.])|"
+                    r"[两一二三四五六七八九十百千]+(?:" + "|".join(UNITS) + ")")
+_RANK = re.compile(r"第\s*(?:\d+|[一二三四五六七八九十]+)|位居|方阵|排名|首位|前列|(?:\d+|[一二三四五六七八九十]+)(?:届|次|位|名)")
+# What a quoted phrase in the question says is not what it asks ("要么谁都不管" is no "who").
+_QUOTED = re.compile(r"[“\"「《][^”\"」》]*[”\"」》]")
+# English nouns after "how many" that name a Chinese measure word.
+_EN_UNIT = {
+    "people": "人|名", "persons": "人|名", "deaths": "人", "died": "人", "kilometres": "公里", "kilometers": "公里",
+    "km": "公里", "minutes": "分钟", "hours": "小时", "days": "天|日", "times": "次", "yuan": "元",
+}
+_DATE = re.compile(
+    r"(?:19|20)\d{2}|\d{1,2}月|[今明去前后]年|年[底内初末中]|月[底初]|[一二三四五六七八九十]+月|[〇零一二三四五六七八九]{4}年|"
+    r"上半年|下半年|季度|\d{1,2}日|一年内|[一二三四五六七八九十两\d]+年(?:内|时间|后|以内)"
+)
+_MONEY = re.compile(_NUM + r"\s*(?:多|余)?\s*(?:万|亿|千)?元")
+_PERCENT = re.compile(r"\d+(?:\.\d+)?\s*%|百分之|[一二三四五六七八九]成|" + _NUM + r"\s*倍|\d+(?:\.\d+)?个百分点")
+_DURATION = re.compile(_NUM + r"\s*(?:多|余)?\s*(?:" + "|".join(_TIME_UNITS) + ")")
+_OFFICE = re.compile(
+    r"书记|主任|局长|市长|州长|省长|部长|县长|区长|组长|厅长|处长|院长|主席|总师|专家|主持人|负责人|同志|"
+    r"秘书长|委员|领导|干部|网格员|代表|队长|社长|副"
+)
+_PLACE = re.compile(
+    r"[\u4e00-\u9fff]{1,6}(?:省|市|州|县|区|镇|乡|村|街道|社区|医院|中心|服务区|会场|地点|大厅|发布厅|机场|港|站|园|基地|口岸)"
+)
+_LIST = re.compile(r"、|一是|[一二三四五六七八九十]个[“\"]|[:：].+[,，;；].+")
+_NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
+
+# Question patterns, most specific first: "how many minutes" is a duration, "how
+# much money" is money before it is a count.
+_Q = [
+    ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|每(?:小时|天|日|周|月|年)")),
+    ("when", re.compile(
+        r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|\bwhen\b|\b(?:which|what) (?:year|date|month|day)\b|"
+        r"\bby when\b|\bhow soon\b|\bsince when\b")),
+    ("money", re.compile(
+        r"多少钱|多少资金|多少经费|多少投资|投资多少|投入多少|花了多少|花费多少|多少(?:万|亿)?元|几(?:万|亿)元|"
+        r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate)|will\b.*\b(?:cost|invest|spend))|"
+        r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\bearns?\b|"
+        r"\b(?:what|how much) (?:is|was|are|were)\s+(?:the |an? )?(?:average |annual |monthly |yearly |per-capita )*"
+        r"(?:pay|salary|income|wages?|earnings)\b")),
+    ("rank", re.compile(r"第几|排第|排名|名列|\bwhat rank\b|\branks?\b|\branking\b|\bwhich place\b")),
+    ("percent", re.compile(
+        r"百分之几|比例|占比|比重|比率|覆盖率|收缴率|增长率|百分比|增长了多少|提高了多少|提高到多少|占多少|"
+        r"\b(?:what|which) (?:share|percentage|proportion|rate|ratio)\b|\bwhat share\b|\bto what share\b|"
+        r"\bhow much (?:higher|more|did\b.*\bgrow|did\b.*\brise)|\bpercent|\b(?:\w+[- ])?rate\b")),
+    ("duration", re.compile(
+        r"多久|多长时间|多少(?:分钟|小时|天|年时间)|几(?:分钟|小时|天)|几年时间|多快|"
+        r"\bhow long\b|\bhow quickly\b|\bhow fast\b|\bhow many (?:minutes|hours|days|weeks|months|years)\b|"
+        r"\bwithin how\b|\bwhat travel time\b")),
+    ("size", re.compile(r"多大|面积|多少平方米|\bhow (?:big|large)\b|\bwhat (?:area|size)\b")),
+    ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b")),
+    ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b")),
+    ("where", re.compile(r"哪里|(?<![存现所实])在哪(?![种些类项])|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
+    ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b")),
+    ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b")),
+]
+# Units the question names after 多少/几 ("多少间" needs 间 in the answer).
+_ASKS_UNIT = re.compile(r"(?<!哪)(?:多少|几)(" + "|".join(u for u in UNITS if u not in ("省", "市", "县")) + ")")
+_RATE_UNIT = {"hour": ("小时", "时"), "day": ("日", "天"), "week": ("周",), "month": ("月",), "year": ("年",)}
+
+
+@dataclass(frozen=True)
+class AskedKind:
+    """What a question wants: ``kind`` (see the module table; ``""`` when no
+    particular kind), a unit it names (``"间"`` for 多少间), and a rate it names
+    (``"小时"`` for "per hour")."""
+
+    kind: str
+    unit: str = ""
+    rate: tuple[str, ...] = ()
+
+    @property
+    def strict(self) -> bool:
+        """Whether an answer must hold this kind (a list or name is a softer cue)."""
+        return self.kind in ("when", "money", "percent", "duration", "size", "count", "who", "where", "rank")
+
+
+def asked_kind(question: str) -> AskedKind:
+    """The kind of fact ``question`` asks for.
+
+    >>> asked_kind("宜昌城区负压病房至少要有几间?")
+    AskedKind(kind='count', unit='间', rate=())
+    >>> asked_kind("How many samples can the labs test per hour?")
+    AskedKind(kind='count', unit='', rate=('小时', '时'))
+    >>> asked_kind("When will the centre be finished?").kind, asked_kind("武汉说的三个城市是什么?").kind
+    ('when', '')
+    """
+    q = _QUOTED.sub(" ", fold(question))
+    rate: tuple[str, ...] = ()
+    kind = ""
+    for name, pattern in _Q:
+        m = pattern.search(q)
+        if not m:
+            continue
+        if name == "rate":
+            word = m.group(0)
+            for en, zh in _RATE_UNIT.items():
+                if en in word or any(z in word for z in zh):
+                    rate = zh
+            continue
+        kind = name
+        break
+    unit = ""
+    if kind in ("count", "duration", "size"):
+        m = _ASKS_UNIT.search(q)
+        if m:
+            unit = m.group(1)
+        else:
+            m = re.search(r"\bhow many (?:\w+ )?(\w+)", q)
+            if m and m.group(1) in _EN_UNIT:
+                unit = _EN_UNIT[m.group(1)]
+            elif re.search(r"\bhow many people\b.*\bdied\b|\bdeaths\b", q):
+                unit = "人"
+    return AskedKind(kind, unit, rate)
+
+
+def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
+    """Whether ``text`` holds the kind of fact ``asked`` wants (True when no kind).
+
+    A placeholder such as "x人" in a redacted report is not a number. For a person,
+    place or name, one that ``question`` itself names does not count: "where is the
+    centre?" is not answered by the sentence that names the centre.
+
+    >>> holds_kind(AskedKind("count", "人"), "死亡x人"), holds_kind(AskedKind("count", "人"), "死亡16人")
+    (False, True)
+    >>> holds_kind(AskedKind("when"), "着力建设花湖机场"), holds_kind(AskedKind("when"), "到2022年建成")
+    (False, True)
+    >>> holds_kind(AskedKind("count", rate=("小时", "时")), "日单管检测能力达2万份")
+    False
+    """
+    t = fold(text)
+    if asked.rate and not any(r in t for r in asked.rate):
+        return False
+    kind = asked.kind
+    if kind == "when":
+        return bool(_DATE.search(t))
+    if kind == "money":
+        return bool(_MONEY.search(t))
+    if kind == "percent":
+        return bool(_PERCENT.search(t))
+    if kind == "duration":
+        return bool(_DURATION.search(t)) and (not asked.unit or _has_count_of(t, asked.unit))
+    if kind == "size":
+        return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:平方米|平方公里|亩|公顷|米)", t))
+    if kind == "count":
+        if asked.unit:
+            return _has_count_of(t, asked.unit)
+        return bool(_COUNT.search(t))
+    if kind == "rank":
+        return bool(_RANK.search(t))
+    q = fold(question)
+    if kind in ("where", "name") and q:
+        t = _without_question_words(t, q)
+    if kind == "who":
+        # An office the question does not name, or a name right after one it does
+        # (主任李华平 for "who is the director?").
+        return any(m.group(0) not in q or _name_after(t, m.end(), q) for m in _OFFICE.finditer(t))
+    if kind == "where":
+        return any(m.group(0) not in q for m in _PLACE.finditer(t))
+    if kind == "list":
+        return bool(_LIST.search(t))
+    if kind == "name":
+        return any(m.group(0)[1:-1] not in q for m in _NAME.finditer(t))
+    return True
+
+
+def _without_question_words(text: str, question: str) -> str:
+    """``text`` with every stretch of 3+ characters that the question also holds blanked
+    out, so that a venue, office or name the question itself names is not an answer.
+
+    >>> _without_question_words("成立物业管理服务中心", "物业管理服务中心设在哪里")
+    '成立 '
+    """
+    for length in range(len(question), 2, -1):
+        for i in range(len(question) - length + 1):
+            piece = question[i : i + length]
+            if piece.strip() and piece in text:
+                text = text.replace(piece, " ")
+    return text
+
+
+def _name_after(text: str, end: int, question: str) -> bool:
+    """Two Chinese characters right after an office word that the question does not hold.
+
+    >>> _name_after("主任李华平表示", 2, "主任是谁"), _name_after("主任是谁", 2, "主任是谁")
+    (True, False)
+    """
+    follow = text[end : end + 2]
+    return len(follow) == 2 and all("\u4e00" <= ch <= "\u9fff" for ch in follow) and follow not in question
+
+
+def _has_count_of(text: str, unit: str) -> bool:
+    """A numeral followed (after an optional 多/余) by ``unit``.
+
+    >>> _has_count_of("城区负压病房总数不少于15间", "间"), _has_count_of("建设可转换病房", "间")
+    (True, False)
+    """
+    return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:" + unit + ")", text))
+
+
+def kind_position(asked: AskedKind, text: str) -> int | None:
+    """Where in ``text`` the first fact of the asked kind starts (None: nowhere or no kind);
+    used to keep that clause when a long sentence is trimmed.
+
+    >>> kind_position(AskedKind("money"), "建设中心,计划投资20亿元")
+    9
+    """
+    patterns = {
+        "when": _DATE, "money": _MONEY, "percent": _PERCENT, "duration": _DURATION, "count": _COUNT,
+        "who": _OFFICE, "where": _PLACE, "list": _LIST, "name": _NAME, "rank": _RANK,
+    }
+    pattern = patterns.get(asked.kind)
+    if pattern is None:
+        return None
+    if asked.kind in ("count", "duration") and asked.unit:
+        pattern = re.compile(_NUM + r"\s*(?:多|余)?\s*(?:" + asked.unit + ")")
+    m = pattern.search(text)
+    return m.start() if m else None

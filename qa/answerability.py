@@ -1,0 +1,185 @@
+"""Does the evidence answer the question? A small logistic regression over named features.
+
+:func:`qa.answer.evidence_features` measures the best sentence and its surroundings;
+this module turns those measurements into a probability that the question is
+answerable from them. The weights are *fitted* on the tuning part of the gold data
+(``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl``), never set by hand,
+and stored in ``qa/answerability.json`` next to this file together with the
+features' means and standard deviations (features are standardised before the
+fit, so the weights are comparable and the L2 penalty treats them alike).
+
+Features (all from :class:`qa.answer.Evidence`) and the weights of the last fit
+(``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl``: the 125 tuning
+questions that pass the hard rules; standardised units, bias +3.187; the JSON file
+is the source of truth, this table a snapshot):
+
+=================  ========  ===========================================================
+name               weight    what it measures
+=================  ========  ===========================================================
+``distinctness``   +0.820    z-score of the best sentence's similarity among the candidates
+``top_dense``      +0.770    the best sentence's cosine similarity to the question
+``coverage``       −0.315    share of the question's term weight in the quoted sentence(s)
+``window``         +0.676    … in the best sentence and two sentences either side
+``missing``        −0.286    idf share of the heaviest question term found nowhere near
+``kind``           −0.500    1 when a particular kind of fact is asked and the quote holds it
+``en``             +0.735    1 for an English question
+=================  ========  ===========================================================
+
+``coverage`` and ``window`` are strongly correlated; together they favour evidence
+whose question terms are spread around the quote. ``kind`` comes out negative
+because the hard rule has already refused every question whose quote lacks the
+asked kind: among the rest, the tuning unanswerables are mostly questions asking
+for a figure that a topical sentence happens to hold. ``en`` is positive because
+English questions score lower similarities for the same evidence; the per-language
+thresholds absorb the rest. Five-fold cross-validation on the tuning questions chose
+this feature set and ``L2`` over smaller ones, a ``margin`` feature (best minus
+runner-up sentence score) and penalties of 0.3-10.
+
+Hard rules stay outside the model because they are about *which* fact, not how
+well the text matches: a question naming a place the evidence is not about, a year
+the evidence does not mention, or a kind of fact (a date, an amount of money, a
+person…) the quotes do not hold is refused whatever the probability.
+
+>>> m = Model(("a", "b"), (0.0, 0.0), (1.0, 1.0), (2.0, -1.0), 0.5)
+>>> round(m.probability({"a": 1.0, "b": 1.0}), 4)
+0.8176
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+MODEL_FILE = Path(__file__).with_name("answerability.json")
+FEATURES = ("distinctness", "top_dense", "coverage", "window", "missing", "kind", "en")
+# L2 penalty on the standardised weights (not on the bias). With ~150 labelled
+# questions a penalty of 1 keeps any single weight from growing to separate a
+# handful of items perfectly; 1.0 is the usual default of such fits, not tuned.
+L2 = 1.0
+
+
+def feature_values(evidence, lang: str) -> dict[str, float]:
+    """The named features of one :class:`qa.answer.Evidence`.
+
+    >>> from types import SimpleNamespace as E
+    >>> feature_values(E(distinctness=2.0, top_dense=0.85, coverage=0.5, window_coverage=0.75,
+    ...                  missing=0.0, kind_held=1.0), "en")["window"]
+    0.75
+    """
+    return {
+        "distinctness": float(evidence.distinctness),
+        "top_dense": float(evidence.top_dense),
+        "coverage": float(evidence.coverage),
+        "window": float(evidence.window_coverage),
+        "missing": float(evidence.missing),
+        "kind": float(evidence.kind_held),
+        "en": 1.0 if lang == "en" else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class Model:
+    """A fitted logistic model: ``p = σ(bias + Σ w·(x − mean)/std)``."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    source: str = ""
+    n: int = 0
+
+    def logit(self, values: Mapping[str, float]) -> float:
+        z = self.bias
+        for name, mu, sd, w in zip(self.features, self.mean, self.std, self.weights):
+            z += w * (float(values.get(name, 0.0)) - mu) / sd
+        return z
+
+    def probability(self, values: Mapping[str, float]) -> float:
+        return _sigmoid(self.logit(values))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int = 50) -> tuple[np.ndarray, float]:
+    """Weights and bias maximising the L2-penalised log-likelihood (Newton / IRLS).
+
+    ``x`` is (n, d), already standardised; ``y`` holds 0/1. The bias is not penalised.
+
+    >>> x = np.array([[-1.0], [-0.5], [0.5], [1.0]]); y = np.array([0, 0, 1, 1])
+    >>> w, b = fit_logistic(x, y, l2=1.0)
+    >>> bool(w[0] > 0), round(b, 6)
+    (True, 0.0)
+    """
+    n, d = x.shape
+    a = np.hstack([x, np.ones((n, 1))])
+    theta = np.zeros(d + 1)
+    penalty = np.full(d + 1, float(l2))
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a @ theta)))
+        grad = a.T @ (p - y) + penalty * theta
+        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(penalty) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+def fit_model(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], source: str = "",
+              l2: float = L2) -> Model:
+    """Standardise the :data:`FEATURES` of ``rows`` and fit :func:`fit_logistic`.
+
+    >>> rows = [{"window": v, "kind": 1.0} for v in (0.1, 0.2, 0.8, 0.9)]
+    >>> m = fit_model(rows, [False, False, True, True])
+    >>> m.probability({"window": 0.9, "kind": 1.0}) > 0.5 > m.probability({"window": 0.1, "kind": 1.0})
+    True
+    """
+    if not rows:
+        raise ValueError("no labelled evidence to fit the answerability model on")
+    x = np.array([[float(r.get(f, 0.0)) for f in FEATURES] for r in rows], dtype=np.float64)
+    y = np.array([1.0 if label else 0.0 for label in labels])
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std < 1e-9] = 1.0  # a constant feature: leave it unscaled (its weight stays ~0)
+    w, b = fit_logistic((x - mean) / std, y, l2=l2)
+    return Model(FEATURES, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std),
+                 tuple(round(float(v), 6) for v in w), round(b, 6), source, len(rows))
+
+
+def save_model(model: Model, path: Path = MODEL_FILE) -> None:
+    tmp = Path(path).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    load_model.cache_clear()
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> Model:
+    """The stored model; a fresh checkout without the file gets :data:`UNFITTED`."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return UNFITTED
+    return Model(tuple(data["features"]), tuple(data["mean"]), tuple(data["std"]), tuple(data["weights"]),
+                 float(data["bias"]), data.get("source", ""), int(data.get("n", 0)))
+
+
+# Before any fit: window coverage alone, centred at 0.5 (so a question none of whose
+# terms occur near the best sentence scores low). Only used without answerability.json.
+UNFITTED = Model(("window",), (0.5,), (0.25,), (1.0,), 0.0, "unfitted", 0)
