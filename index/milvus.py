@@ -73,11 +73,6 @@ KEY_BITS = 39  # ids stay below 2**63
 FOREVER = 2**62  # gen_to of a live document version
 TEXT_PART = 16_000  # characters per stored text part: ≤ 64,000 bytes in UTF-8
 VARCHAR_MAX = 65_535  # bytes, Milvus's limit for one VARCHAR value
-# How many BM25 candidates one query takes. The local store takes every chunk with a
-# positive score; on the sample corpus (541 chunks) 1,000 is all of them, so the two
-# stores rank alike, and it bounds the exact dense re-scoring of BM25-only candidates
-# (one filtered search) on a corpus of millions.
-LEXICAL_DEPTH = 1000
 SEARCH_LIMIT = 16_384  # Milvus's largest topk
 ID_BATCH = 1000  # ids per `id in [...]` filter (filtered searches stay ~5 ms at this size)
 FETCH_BATCH = 200  # rows per query by id: query latency grows faster than linearly beyond this
@@ -587,7 +582,7 @@ class MilvusStore:
             for kind in ("chunks", "sentences", "texts", "terms", "documents"):
                 self.call(f"deleting from {self.name(kind)}", self._client.delete, self.name(kind), filter=flt)
 
-    def maintain(self, progress: Callable[[str], None] | None = None) -> None:
+    def maintain(self, progress: Callable[[str], None] | None = None, bulk: bool = False) -> None:
         """Nothing to do: Milvus compacts its segments itself."""
 
     def cleanup(self) -> None:
@@ -777,13 +772,14 @@ class MilvusSnapshot:
                 owners.extend(row_id(key, c) for c in decode_ordinals(h["entity"]["owners"]))
         return np.array(chunk_ids, dtype=np.int64), np.array(owners, dtype=np.int64)
 
-    def lexical(self, tokens: Sequence[str], scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(self, tokens: Sequence[str], scope: Scope, depth: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         tokens = [t for t in tokens if t.strip()]
         if not tokens or not self.n_chunks:
             return np.zeros(0, np.int64), np.zeros(0)
         field = "bm25_project" if self.store.bm25 == "project" else "bm25_jieba"
         hits = self.store.search("chunks", "BM25 search", data=[" ".join(tokens)], anns_field=field,
-                                 limit=min(LEXICAL_DEPTH, SEARCH_LIMIT), filter=self._filter(scope),
+                                 limit=min(depth or SEARCH_LIMIT, SEARCH_LIMIT), filter=self._filter(scope),
                                  search_params={"metric_type": "BM25"})
         pairs = sorted((int(h["id"]), float(h["distance"])) for h in hits
                        if h["distance"] > 0 and key_of(h["id"]) in self.by_key)
@@ -834,7 +830,8 @@ class MilvusSnapshot:
         return row["doc_id"]
 
     def _load_chunks(self, ids: Sequence[int]) -> None:
-        missing = [i for i in ids if i not in self.store.chunk_rows.get_many([i])]
+        have = self.store.chunk_rows.get_many(ids)
+        missing = [i for i in ids if i not in have]
         if not missing:
             return
         rows = self.store.fetch("chunks", missing, ["start", "end", "text", "section", "context", "search_text",
@@ -869,6 +866,19 @@ class MilvusSnapshot:
         if chunk_id not in got:
             raise KeyError(chunk_id)
         return got[chunk_id][0]
+
+    def chunks(self, chunk_ids: Sequence[int]) -> list[Chunk]:
+        """The rows of ``chunk_ids``, in that order: one query for those not cached."""
+        ids = [int(i) for i in chunk_ids]
+        for i in ids:
+            if key_of(i) not in self.by_key:
+                raise KeyError(i)
+        self._load_chunks(ids)
+        got = self.store.chunk_rows.get_many(ids)
+        missing = [i for i in ids if i not in got]
+        if missing:
+            raise KeyError(missing[0])
+        return [got[i][0] for i in ids]
 
     def chunk_sentences(self, chunk_id: int) -> list[int]:
         chunk_id = int(chunk_id)
