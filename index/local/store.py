@@ -101,6 +101,26 @@ def choose_merge(segments: list[tuple[int, int, int]]) -> tuple[int, ...]:
     return ()
 
 
+def choose_final_merge(segments: list[tuple[int, int, int]]) -> tuple[int, ...]:
+    """After a bulk build: every segment below the largest size class, merged into one.
+
+    The class rule leaves up to seven segments in each class below the top; each is
+    searched on its own, and small ones exactly, so a question would pay for all of
+    them. One merge of the rest (less than the top class's size in all) leaves at
+    most the top class's segments plus one.
+
+    >>> choose_final_merge([(1, 300_000, 0), (2, 40_000, 0), (3, 9_000, 0), (4, 9_000, 0)])
+    (2, 3, 4)
+    >>> choose_final_merge([(1, 300_000, 0), (2, 9_000, 0)])
+    ()
+    """
+    if len(segments) < 2:
+        return ()
+    top = max(_size_class(rows - deleted) for _, rows, deleted in segments)
+    rest = tuple(sorted(seg for seg, rows, deleted in segments if _size_class(rows - deleted) < top))
+    return rest if len(rest) >= 2 else ()
+
+
 class LocalStore:
     """An index folder: ``catalog.sqlite3`` and ``segments/<n>/``.
 
@@ -434,7 +454,8 @@ class LocalStore:
             while True:
                 sizes = [(seg, c + s, 0) for seg, c, s in conn.execute("SELECT seg, chunks, sentences FROM segments")]
                 dead = dict(conn.execute("SELECT seg, COUNT(*) FROM tombstones GROUP BY seg").fetchall())
-                plan = choose_merge([(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes])
+                segments = [(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes]
+                plan = choose_merge(segments) or (choose_final_merge(segments) if bulk else ())
                 if not plan:
                     if bulk:  # a bulk write grows the journal to its size; give the space back
                         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
