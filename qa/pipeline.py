@@ -29,7 +29,7 @@ from qa.index.build import BuildReport, build_index
 from qa.chunk import ChunkSettings
 from qa.embed import Embedder, get_embedder
 from qa.errors import Conflict, EmptyCorpusError, IndexMismatchError, InputError, NotFoundError
-from qa.ingest import SUPPORTED_SUFFIXES, iter_corpus_files
+from qa.ingest import SUPPORTED_SUFFIXES, content_hash, iter_corpus_files
 from qa.retrieve import Retriever
 from qa.settings import SAMPLE_CORPUS, Settings
 from qa.staging import Staging
@@ -148,11 +148,26 @@ class Pipeline:
     def _recover_locked(self) -> None:
         try:
             if self.store.index_settings() is not None:
-                Staging(self.corpus_dir()).recover(self.store)
+                self.store.cleanup()
+                root = self.corpus_dir()
+                self._match_corpus(root, Staging(root).recover())
             self.store.cleanup()
         except IndexMismatchError:
             return  # an index of the old format: only `qa index --rebuild` may touch it
         self._recovered = True
+
+    def _match_corpus(self, root: Path, names: list[str]) -> None:
+        """Make these documents' index entries match the corpus folder (after a crash
+        cut their writes off): re-index the file that is there, or remove the entry."""
+        stamps = self.store.stamps()
+        for name in names:
+            path = root / name
+            if path.is_file():
+                if stamps.get(name) is None or stamps[name].content_hash != content_hash(path.read_bytes()):
+                    build_index(root, self.store, self.embedder, self._chunking(),
+                                batch_size=self.settings.batch_size, only=[(path, name)])
+            elif name in stamps:
+                self.store.write([WriteBatch(deletes=(name,))], self.store.index_settings())
 
     def index(
         self,

@@ -6,14 +6,15 @@ holds it commits; only then is the file moved to its name in the corpus folder. 
 deletion first moves the file out of the corpus into the staging folder, then
 commits the index write, then removes it.
 
-The rule when a crash cut one off (applied by :meth:`Staging.recover` before the
-next write, and when ``qa serve`` starts): **the index decides**. An upload whose
-document the committed index holds, with the same hash, is finished (moved into the
-corpus); any other is discarded. A deletion whose document the index no longer holds
-is finished (the file removed); otherwise it is undone (the file moved back). Then
-nothing else may stay in the staging folder. So the corpus folder and the index
-agree after any crash, and a client that got no reply never finds its upload
-indexed later by some unrelated write.
+The rule when a crash cut one off (applied before the next write of any process,
+and when ``qa serve`` starts): **a write that was not acknowledged did not happen**.
+An intent record still present means the process died before it could reply (the
+reply is sent only after the intent is removed), so the write is undone, whether
+or not its index commit went through: the staged upload is dropped, a deleted file
+is moved back, and the document's index entry is made to match the corpus folder
+again (re-indexed from the file there, or removed). Nothing else may stay in the
+staging folder. So the corpus folder and the index agree after any crash, and a
+client that got no reply never finds its upload indexed.
 """
 
 from __future__ import annotations
@@ -86,15 +87,25 @@ class Staging:
                 os.replace(part, target)
             intent.unlink(missing_ok=True)
             raise
+        pause_point("after-commit", self.corpus)
         part.unlink(missing_ok=True)
         intent.unlink()
 
-    def recover(self, store) -> list[str]:
-        """Apply the rule above to every intent left by a crash; returns what was done."""
+    def recover(self) -> list[str]:
+        """Undo every write a crash cut off; returns the names whose index entries must
+        be made to match the corpus folder again (:meth:`Pipeline.recover` does that).
+
+        >>> import tempfile
+        >>> corpus = Path(tempfile.mkdtemp())
+        >>> staging = Staging(corpus)
+        >>> part, intent = staging._intent("add", "a.txt", "hash")
+        >>> _ = part.write_bytes(b"never acknowledged")
+        >>> staging.recover(), sorted(p.name for p in corpus.iterdir())
+        (['a.txt'], [])
+        """
         if not self.folder.exists():
             return []
-        stamps = store.stamps()
-        done = []
+        names = []
         for intent in sorted(self.folder.glob("*.json")):
             try:
                 info = json.loads(intent.read_text(encoding="utf-8"))
@@ -103,21 +114,10 @@ class Staging:
                 continue
             part = intent.with_suffix(".part")
             name, target = info["name"], self.corpus / info["name"]
-            stamp = stamps.get(name)
-            if info["op"] == "add":
-                if part.exists() and stamp is not None and stamp.content_hash == info["hash"]:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(part, target)
-                    done.append(f"finished upload {name}")
-                else:
-                    done.append(f"discarded upload {name}")
-            elif part.exists():
-                if stamp is None:
-                    done.append(f"finished deletion {name}")
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(part, target)
-                    done.append(f"undid deletion {name}")
+            if info["op"] == "delete" and part.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(part, target)  # the deletion never happened
+            names.append(name)  # an upload's staged bytes go with the folder below
             intent.unlink(missing_ok=True)
-        shutil.rmtree(self.folder, ignore_errors=True)  # stray parts and half-written intents
-        return done
+        shutil.rmtree(self.folder, ignore_errors=True)  # staged uploads, stray parts, half-written intents
+        return names
