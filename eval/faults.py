@@ -170,7 +170,7 @@ def bench_faults(quick: bool, work: Path, progress: Callable[[str], None], embed
     from qa.settings import SAMPLE_CORPUS, Settings
 
     corpus, index_dir = work / "faults-corpus", work / "faults-index"
-    synthetic_corpus(SAMPLE_CORPUS, corpus, 20 if quick else 200)
+    synthetic_corpus(SAMPLE_CORPUS, corpus, 20 if quick else 60)
     progress(f"faults: building {embedder} index")
     Pipeline(Settings(index_dir=index_dir, corpus_dir=corpus, embedder=embedder),
              embedder=get_embedder(embedder)).index(corpus)
