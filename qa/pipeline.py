@@ -121,7 +121,8 @@ class Pipeline:
                     live = self._live
                     if live is None or live.snapshot is not snapshot:
                         live = _Live(snapshot, Retriever(snapshot, self.embedder, self.settings.fusion,
-                                                         self.settings.max_question_chars))
+                                                         self.settings.max_question_chars,
+                                                         self.settings.lexical_depth))
                         self._live = live
             yield live
 

@@ -196,17 +196,12 @@ class Retriever:
     # How many candidates each list contributes before fusion.
     DENSE_DEPTH = 100
     SENTENCE_DEPTH = 300
-    # BM25's best this many join the candidates. Every chunk with a positive score
-    # used to, which on the sample corpus is all of them at most (541): so no figure
-    # there moves; at 10,000 documents a common term matches 100k chunks, and
-    # re-scoring them all densely would cost ~100 ms a question.
-    LEXICAL_DEPTH = 1000
     RRF_C = 60.0
 
     FUSIONS = ("score", "rrf")
 
     def __init__(self, snapshot: Snapshot, embedder: Embedder, fusion: str = "score",
-                 max_question_chars: int | None = None):
+                 max_question_chars: int | None = None, lexical_depth: int | None = None):
         if snapshot.settings.embedder != embedder.name:
             from qa.errors import IndexMismatchError
 
@@ -223,6 +218,14 @@ class Retriever:
         self.embedder = embedder
         self.fusion = fusion
         self.max_question_chars = max_question_chars  # None: Settings' default
+        # BM25's best Settings.lexical_depth passages join the candidates (every chunk
+        # with a positive score used to: at 10,000 documents a common term matches 100k
+        # chunks, and re-scoring them all densely would cost ~100 ms a question).
+        if lexical_depth is None:
+            from qa.settings import Settings
+
+            lexical_depth = int(Settings.model_fields["lexical_depth"].default)
+        self.lexical_depth = lexical_depth
         # Filters repeat (a UI's region menu): what each allows is computed once per snapshot.
         self._scope = lru_cache(maxsize=256)(self._compute_scope)
 
@@ -300,7 +303,7 @@ class Retriever:
             nearest = self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
         lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
         if mode in ("bm25", "hybrid"):
-            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope, self.LEXICAL_DEPTH)
+            lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope, self.lexical_depth)
         with _RANKING:
             return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode)
 

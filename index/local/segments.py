@@ -27,6 +27,7 @@ then re-scores exactly from the mapped vectors.
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 from dataclasses import dataclass
@@ -152,10 +153,15 @@ class Segment:
         folder = Path(folder)
         links = np.load(folder / "chunk_sentences.npz")
 
+        maps = []
+
         def mapped(name: str) -> np.ndarray:
             # A plain ndarray over the mapping: np.memmap's subclass machinery costs
             # microseconds on every indexing, and the query path indexes a lot.
-            return np.asarray(np.load(folder / name, mmap_mode="r"))
+            array = np.load(folder / name, mmap_mode="r")
+            if getattr(array, "_mmap", None) is not None:
+                maps.append(array._mmap)
+            return np.asarray(array)
 
         arrays = SegmentArrays(
             chunk_vectors=mapped("chunk_vectors.npy"),
@@ -172,7 +178,22 @@ class Segment:
                 index = faiss.read_index(str(path))
                 index.nprobe = min(IVF_NPROBE, index.nlist)
                 ann[kind] = index
-        return cls(seg, folder, arrays, ann)
+        segment = cls(seg, folder, arrays, ann)
+        segment.maps = maps
+        return segment
+
+    def release(self) -> None:
+        """Let go of the mapped pages read so far (MADV_DONTNEED on a read-only file
+        mapping: nothing is lost, the next read faults the page in again).
+
+        Queries read scattered vector rows; without this the pages they touched stay
+        mapped and count in the process's resident memory until it grows to the size
+        of every segment, although the kernel could drop them at any time."""
+        for mapping in getattr(self, "maps", ()):
+            try:
+                mapping.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # closed or unsupported: nothing to give back
+                pass
 
     def vectors(self, kind: str) -> np.ndarray:
         return self.a.chunk_vectors if kind == "chunks" else self.a.sentence_vectors

@@ -61,6 +61,9 @@ COMPACT_DELETED = 1 / 3
 # Up to this many vectors in all (chunks + sentences), ranking one query costs well
 # under a millisecond (0.4 ms at 2.2k): a server may run it on its event loop.
 LIGHT_MAX_VECTORS = 20_000
+# Every this many questions the segments' mapped pages are let go (Segment.release),
+# so resident memory stays near what the last questions read, not the whole index.
+RELEASE_EVERY = 64
 
 
 def _size_class(rows: int) -> int:
@@ -675,6 +678,7 @@ class LocalSnapshot:
         self._infos: _LRU = _LRU(4096)
         self._all_infos: list[DocumentInfo] | None = None
         self._df = _DocumentFrequencies(store)
+        self._queries = 0
 
     # ------------------------------------------------------------------ positions
 
@@ -778,6 +782,10 @@ class LocalSnapshot:
         return positive, scores[positive].astype(np.float64)
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:
+        self._queries += 1
+        if self._queries % RELEASE_EVERY == 0:
+            for segment in self.segments:
+                segment.release()
         chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
         out = np.zeros(len(chunk_ids), dtype=np.float32)
         if not len(chunk_ids):
