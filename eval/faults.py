@@ -86,7 +86,7 @@ def kill_trials(index_dir: Path, corpus: Path, embedder: str, trials: int, seed:
 
         thread = threading.Thread(target=client, daemon=True)
         thread.start()
-        time.sleep(rng.uniform(0.05, 1.5))
+        time.sleep(rng.uniform(0.05, 4.0))  # mid-upload and between uploads, with the model or without
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         halt.set()
