@@ -136,12 +136,20 @@ class CitationOut(BaseModel):
     quote: str = Field(description="The cited sentence: the document's text[start:end]")
 
 
+class DroppedOut(BaseModel):
+    text: str = Field(description="A sentence the LLM wrote that its citations do not support (not shown)")
+    reason: str = Field(description="Why it was dropped, e.g. figure 12 minute not in the cited passages")
+
+
 class AnswerOut(BaseModel):
     question: str
     answer: str
     refused: bool = Field(description="True when the documents do not answer the question")
     citations: list[CitationOut]
     hits: list[HitOut]
+    generator: str = Field("extractive", description='Who wrote the answer: "extractive" (quoted sentences) '
+                           'or "llm:<model>" (generated, every sentence verified against its citations)')
+    dropped: list[DroppedOut] = Field(default_factory=list, description="Generated sentences dropped as unsupported")
 
 
 class DocumentSummary(BaseModel):
@@ -252,6 +260,8 @@ class ChatOutMessage(BaseModel):
     content: str
     citations: list[CitationOut] = Field(description="Extension: the sentences behind the [n] markers")
     refused: bool = Field(description="Extension: the documents do not answer the question")
+    generator: str = Field("extractive", description='Extension: "extractive" or "llm:<model>"')
+    dropped: list[DroppedOut] = Field(default_factory=list, description="Extension: generated sentences dropped as unsupported")
 
 
 class ChatChoice(BaseModel):

@@ -89,3 +89,12 @@ class Conflict(QAError):
 
     code = "conflict"
     http_status = 409
+
+
+class LLMError(QAError):
+    """The LLM that writes generated answers failed: unreachable, too slow, rate-limited,
+    or its reply was not a chat completion. Never shown to a user as an error: the
+    answer falls back to the extractive one (:mod:`qa.generate`)."""
+
+    code = "llm_unavailable"
+    http_status = 502
