@@ -32,7 +32,7 @@ from qa.errors import LLMError
 from qa.llm import ChatModel
 from qa.prompt import build_messages, passages_from
 from qa.types import Answer, Citation, Document, DroppedClaim, Filters, Turn
-from qa.verify import Claim, Passage, check_claim, renumber, split_sentences
+from qa.verify import Claim, Passage, check_claim, ends_sentence, renumber, split_sentences
 
 log = logging.getLogger("qa.generate")
 
@@ -108,6 +108,11 @@ class Generation:
             for sentence in done:
                 yield from self._take(sentence)
         except LLMError as exc:
+            # Sentences that were complete when the stream broke are still checked.
+            done, _ = split_sentences(buffer, final=True)
+            for sentence in done:
+                if ends_sentence(sentence):
+                    yield from self._take(sentence)
             self.outcome.error = str(exc)
             kept = len(self._kept)
             log.warning("%s; %s", exc, f"keeping the {kept} verified sentence(s) already given" if kept

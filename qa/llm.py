@@ -217,5 +217,6 @@ def chat_model_from_settings(settings) -> ChatModel | None:
     """The configured chat model, or None when no ``llm_url`` is set (extractive only)."""
     if not settings.llm_url:
         return None
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
+    raw = settings.llm_api_key  # a SecretStr; a plain str when set through model_copy(update=...)
+    key = raw.get_secret_value() if hasattr(raw, "get_secret_value") else raw
     return get_chat_model(settings.llm_backend, settings.llm_url, settings.llm_model, key, settings.llm_timeout)

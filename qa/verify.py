@@ -163,23 +163,36 @@ def split_sentences(text: str, final: bool = True) -> tuple[list[str], str]:
     (['It is 10 minutes [1]. ', 'In 2022.'], '')
     """
     out: list[str] = []
-    pos = 0
-    while pos < len(text):
-        end = _sentence_end(text, pos)
+    pos = search = 0
+    while search < len(text):
+        end = _sentence_end(text, search)
         if end is None:
             break
         stop = _after_end(text, end)
+        if not text[pos:stop].strip():
+            search = stop  # a blank line is not a sentence: it leads the next one
+            continue
         if not final:
             rest = text[stop:]
             if not rest.strip() or re.fullmatch(r"\s*[\[【][\d\s,，、-]*", rest):
                 break  # markers or more closing text may still come
         out.append(text[pos:stop])
-        pos = stop
+        pos = search = stop
     rest = text[pos:]
     if final and rest.strip():
         out.append(rest)
         rest = ""
-    return [s for s in out if s.strip()] if final else out, rest
+    return out, rest
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends like a finished sentence (markers and closing quotes aside).
+
+    >>> ends_sentence("打造10分钟急救圈。”[1] "), ends_sentence("It is 10 minutes [1]."), ends_sentence("县市为")
+    (True, True, False)
+    """
+    core = strip_markers(text).rstrip().rstrip(_CLOSERS).rstrip()
+    return core.endswith(("。", "！", "？", "!", "?", "；", "."))
 
 
 # ---------------------------------------------------------------- figures
@@ -306,24 +319,30 @@ def figures(text: str, strict: bool = False) -> list[Figure]:
     return out
 
 
+# A claimed date part (day, month, year) may match a bare number of the passage
+# ("2022-01-14" has no 年/月/日); every other unit must be stated with the number,
+# as Chinese documents do ("10分钟", "1.2万人"), so "a 42-minute radius" is not
+# backed by a stray "42" elsewhere in the passage.
+_BARE_OK = frozenset({"day", "month", "year"})
+
+
 def figure_found(figure: Figure, found: Iterable[Figure]) -> bool:
-    """Whether ``figure`` occurs among ``found``: the same value, and units that agree
-    (either side without a unit agrees with any; a percentage needs a percentage).
+    """Whether ``figure`` occurs among ``found``: the same value, and the same unit
+    (a claim without a unit agrees with any; a date part also with a bare number).
 
     >>> f = lambda v, u: Figure(v, u, "")
-    >>> figure_found(f(10, "minute"), [f(10, "")]), figure_found(f(10, "km"), [f(10, "minute")])
+    >>> figure_found(f(10, "minute"), [f(10, "minute")]), figure_found(f(10, "km"), [f(10, "minute")])
     (True, False)
+    >>> figure_found(f(10, "minute"), [f(10, "")]), figure_found(f(2022, "year"), [f(2022, "")])
+    (False, True)
     >>> figure_found(f(15, "percent"), [f(15, "")]), figure_found(f(15, ""), [f(15, "percent")])
     (False, True)
     """
     for other in found:
         if abs(other.value - figure.value) > 1e-6 * max(1.0, abs(figure.value)):
             continue
-        if figure.unit == "percent" and other.unit != "percent":
-            continue
-        if figure.unit and other.unit and figure.unit != other.unit:
-            continue
-        return True
+        if not figure.unit or figure.unit == other.unit or (not other.unit and figure.unit in _BARE_OK):
+            return True
     return False
 
 

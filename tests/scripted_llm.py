@@ -24,6 +24,11 @@ class Reply:
     raw: bytes | None = None  # sent as is instead of a completion (garbage)
     delay_s: float = 0.0  # before the first byte
     chunk: int = 7  # characters per streamed piece
+    # Streaming only: after ``pause_at`` characters, wait until ``gate`` is set (a test
+    # proves the client acted on the first part before the rest was even sent).
+    pause_at: int | None = None
+    gate: threading.Event | None = None
+    garbage_after: int | None = None  # streaming only: a broken chunk after this many characters
 
 
 class ScriptedLLM:
@@ -84,8 +89,16 @@ class ScriptedLLM:
                     self.wfile.flush()
 
                 event({"role": "assistant"})
-                for i in range(0, len(reply.text), reply.chunk):
-                    event({"content": reply.text[i : i + reply.chunk]})
+                cuts = sorted({*range(0, len(reply.text), reply.chunk), *(
+                    [x for x in (reply.pause_at, reply.garbage_after) if x is not None])})
+                for a, b in zip(cuts, [*cuts[1:], len(reply.text)]):
+                    if a == reply.pause_at and reply.gate is not None:
+                        reply.gate.wait(timeout=60)
+                    if a == reply.garbage_after:
+                        self.wfile.write(b"data: {not json\n\n")
+                        self.wfile.flush()
+                        return
+                    event({"content": reply.text[a:b]})
                 event({}, "stop")
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
@@ -107,3 +120,15 @@ class ScriptedLLM:
     def prompt(self, i: int = -1) -> str:
         """All message texts of request ``i``, joined (for assertions on the prompt)."""
         return "\n".join(m["content"] for m in self.requests[i]["messages"])
+
+
+def passage_number(body: dict, needle: str) -> int:
+    """The number of the first prompt passage whose text holds ``needle`` (0: none),
+    read from the last user message the way a model reads it."""
+    import re
+
+    user = body["messages"][-1]["content"]
+    for m in re.finditer(r"^\[(\d+)\] 《[^\n]*\n([^\n]*)", user, re.M):
+        if needle in m.group(2):
+            return int(m.group(1))
+    return 0
