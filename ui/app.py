@@ -477,6 +477,11 @@ def refusal_text(engine_text: str) -> str:
     return f"{NOT_FOUND}\n{engine_text.strip()}"
 
 
+_DROP_KINDS = {"figure": "a figure its cited passage does not hold", "place": "a place its cited passage does not name",
+               "name": "a name its cited passage does not hold", "cites": "a citation of a passage not given",
+               "no": "no citation"}
+
+
 def generator_html(answer: Answer) -> str:
     """The badge under an answer when an LLM may write: who wrote it, and whether
     verification dropped any of its sentences (each named in the hover text).
@@ -496,7 +501,13 @@ def generator_html(answer: Answer) -> str:
     out = f'\n\n<span class="qa-gen">{label}</span>'
     if answer.dropped:
         n = len(answer.dropped)
-        why = html.escape("; ".join(f"{d.text} — {d.reason}" for d in answer.dropped), quote=True)
+        # The hover names the kinds of failure only: a dropped sentence (and the
+        # figure it invented) is not shown to the reader in any form.
+        kinds: dict[str, int] = {}
+        for d in answer.dropped:
+            kind = _DROP_KINDS.get(d.reason.split(" ", 1)[0], "not supported by its citation")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        why = html.escape("; ".join(f"{n} × {kind}" for kind, n in kinds.items()), quote=True)
         out += (f' <span class="qa-dropped" title="{why}">⚠ 已删除 {n} 句无依据内容 · {n} unsupported '
                 f'sentence{"s" if n != 1 else ""} removed</span>')
     return out
