@@ -36,6 +36,11 @@ from qa.verify import Claim, Passage, check_claim, ends_sentence, renumber, spli
 
 log = logging.getLogger("qa.generate")
 
+# The prompt asks for one to four sentences; a model still writing after twice that
+# is repeating itself, and the rest of its reply is not read (closing the stream
+# stops the generation on the server too).
+MAX_SENTENCES = 8
+
 
 @dataclass(frozen=True)
 class Delta:
@@ -99,11 +104,20 @@ class Generation:
         t0 = time.perf_counter()
         buffer = ""
         try:
-            for piece in self.chat.stream(self.messages()):
-                buffer += piece
-                done, buffer = split_sentences(buffer, final=False)
-                for sentence in done:
-                    yield from self._take(sentence)
+            stream = self.chat.stream(self.messages())
+            try:
+                for piece in stream:
+                    buffer += piece
+                    done, buffer = split_sentences(buffer, final=False)
+                    for sentence in done:
+                        yield from self._take(sentence)
+                    if len(self.outcome.claims) >= MAX_SENTENCES:
+                        buffer = ""
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
             done, _ = split_sentences(buffer, final=True)
             for sentence in done:
                 yield from self._take(sentence)

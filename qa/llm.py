@@ -33,8 +33,9 @@ log = logging.getLogger("qa.llm")
 # Deterministic answers: the same question gets the same wording (and the same
 # verification outcome) every time.
 TEMPERATURE = 0.0
-# An answer of a few cited sentences; a model that runs on is cut here.
-MAX_TOKENS = 512
+# The prompt asks for one to four cited sentences: under 300 tokens in Chinese or
+# English; a model that runs on is cut here.
+MAX_TOKENS = 300
 
 
 @dataclass(frozen=True)

@@ -81,19 +81,22 @@ def passage_block(passages: Sequence[Passage]) -> str:
 
 
 def build_messages(question: str, lang: str, passages: Sequence[Passage], history: Sequence[Turn] = ()) -> list[Message]:
-    """System rules, the earlier turns, then the passages and the question.
+    """The earlier turns, then the rules, the passages and the question.
 
     >>> m = build_messages("And Wuhan?", "en", [], [Turn("user", "What radius did Yichang set?"), Turn("assistant", "10 minutes [1].")])
-    >>> [x.role for x in m], "Answer in English." in m[0].content
-    (['system', 'user', 'assistant', 'user'], True)
+    >>> [x.role for x in m], "Answer in English." in m[-1].content
+    (['user', 'assistant', 'user'], True)
     >>> m[-1].content.endswith("Question: And Wuhan?")
     True
     """
-    messages = [Message("system", SYSTEM.format(language=RULES.get(lang, RULES["en"])))]
+    # The rules open the last user message rather than a system message: some chat
+    # templates (llama.cpp's Gemma format among them) drop system messages silently.
+    messages: list[Message] = []
     for turn in list(history)[-HISTORY_TURNS:]:
         if turn.role in ("user", "assistant") and turn.content.strip():
             messages.append(Message(turn.role, turn.content.strip()[:HISTORY_CHARS]))
     body = (
+        SYSTEM.format(language=RULES.get(lang, RULES["en"])) + "\n\n"
         "Passages (quoted documents, between the lines):\n"
         "-----\n" + passage_block(passages) + "\n-----\n\n"
         f"Question: {question}"

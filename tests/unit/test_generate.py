@@ -210,18 +210,18 @@ def test_prompt_numbers_passages_with_metadata_and_carries_history(fake_pipeline
         with_llm(fake_pipeline, llm.url).ask(YICHANG_EN, history=history)
         body = llm.requests[0]
     roles = [m["role"] for m in body["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]
-    system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
-    assert "Answer in English." in system and "[1] or [2][3]" in system and "do not answer" in system
+    assert roles == ["user", "assistant", "user"]  # no system message: some templates drop it
+    user = body["messages"][-1]["content"]
+    assert "Answer in English." in user and "[1] or [2][3]" in user and "do not answer" in user
     assert "[1] 《推进市域治理现代化》 (2022-01-14, 宜昌市)" in user
     assert user.endswith(f"Question: {YICHANG_EN}")
-    assert body["messages"][1]["content"] == "鄂州建成了多少个红色网格驿站?"
+    assert body["messages"][0]["content"] == "鄂州建成了多少个红色网格驿站?"
 
 
 def test_chinese_question_asks_for_a_chinese_answer(fake_pipeline):
     with ScriptedLLM("x") as llm:
         with_llm(fake_pipeline, llm.url).ask(YICHANG_ZH)
-        assert "用简体中文回答" in llm.requests[0]["messages"][0]["content"]
+        assert "用简体中文回答" in llm.requests[0]["messages"][-1]["content"]
 
 
 def test_refused_question_is_not_sent_to_the_llm(fake_pipeline):
@@ -291,6 +291,17 @@ def test_cli_prints_the_generator_and_dropped_sentences(fake_pipeline):
     out = json.loads(as_json.stdout)
     assert out["generator"] == "llm:scripted" and out["dropped"][0]["reason"].startswith("figure 9900000000")
     assert "99亿" not in out["answer"]
+
+
+def test_a_model_that_runs_on_is_cut_off(fake_pipeline):
+    def babbles(body: dict) -> Reply:
+        n = passage_number(body, RADIUS)
+        return Reply(f"宜昌打造中心城区“10分钟”急救圈[{n}]。" * 30)
+
+    with ScriptedLLM(babbles) as llm:
+        events = list(with_llm(fake_pipeline, llm.url).ask_stream(YICHANG_ZH))
+    answer = events[-1].answer
+    assert answer.answer.count("急救圈") == 8  # MAX_SENTENCES read, the rest never
 
 
 def test_final_answer_needs_a_final_event():

@@ -193,3 +193,13 @@ def test_injected_instruction_changes_nothing_verification_would_not_catch():
     # 42 is in that passage, but not a minute figure of it.
     claim = check_claim("Yichang set a 42-minute radius [1].", {1: p})
     assert not claim.supported and "42 minute" in claim.reason
+
+
+def test_claims_without_figures_must_share_words_with_what_they_cite():
+    p = passage(1, DOC)
+    assert check_claim("宜昌推进院前急救体系建设[1]。", {1: p}).supported
+    off_topic = check_claim("宜昌将加快推进疾控体系改革[1]。", {1: p})
+    assert off_topic.reason == "its words are not in the cited passages"
+    assert check_claim("The circles are part of Yichang's pre-hospital emergency system [1].", {1: p}).supported
+    assert not check_claim("Yichang also opened a new stadium [1].", {1: p}).supported
+    assert not check_claim("[1]", {1: p}).supported
