@@ -128,9 +128,13 @@ class Generation:
                 if ends_sentence(sentence):
                     yield from self._take(sentence)
             self.outcome.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug on the LLM path must still leave an answer, never a 5xx
+            log.exception("generating the answer failed")
+            self.outcome.error = f"{type(exc).__name__}: {exc}"
+        if self.outcome.error is not None:
             kept = len(self._kept)
-            log.warning("%s; %s", exc, f"keeping the {kept} verified sentence(s) already given" if kept
-                        else "answering with the extractive answer")
+            log.warning("%s; %s", self.outcome.error, f"keeping the {kept} verified sentence(s) already given"
+                        if kept else "answering with the extractive answer")
         self.outcome.generate_ms = (time.perf_counter() - t0) * 1000
         dropped = tuple(DroppedClaim(c.text.strip(), c.reason) for c in self.outcome.claims if not c.supported)
         if not self._kept:

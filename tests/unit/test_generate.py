@@ -304,6 +304,19 @@ def test_a_model_that_runs_on_is_cut_off(fake_pipeline):
     assert answer.answer.count("急救圈") == 8  # MAX_SENTENCES read, the rest never
 
 
+def test_a_bug_on_the_llm_path_still_gives_the_extractive_answer(fake_pipeline, monkeypatch, caplog):
+    import qa.generate
+
+    def broken(*_args):
+        raise ValueError("a verification bug")
+
+    monkeypatch.setattr(qa.generate, "check_claim", broken)
+    with ScriptedLLM(faithful) as llm, caplog.at_level(logging.WARNING):
+        answer = with_llm(fake_pipeline, llm.url).ask(YICHANG_ZH)
+    assert answer.generator == "extractive" and answer.answer == fake_pipeline.ask(YICHANG_ZH).answer
+    assert "generating the answer failed" in caplog.text
+
+
 def test_final_answer_needs_a_final_event():
     with pytest.raises(RuntimeError):
         final_answer(iter([Delta("x")]))
