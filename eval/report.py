@@ -177,6 +177,11 @@ def markdown_report(summary: dict) -> str:
     answers = answer_table(summary)
     if answers:
         parts += ["", "## Answers (Pipeline.ask, every question)", "", answers]
+    from qa.eval.generative import generative_table
+
+    generated = generative_table(summary)  # present with qa eval --llm-url
+    if generated:
+        parts += ["", "## Generated answers (LLM) beside extractive ones", "", generated]
     parts += ["", "## Latency (warm, in process)", "", latency_table(summary)]
     notes = list(summary.get("notes", []))
     check = summary.get("min_recall")

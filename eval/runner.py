@@ -386,10 +386,18 @@ def main(args, settings: Settings) -> int:
     if min_recall is not None and not 0.0 <= min_recall <= 1.0:
         raise InputError(f"--min-recall must be between 0 and 1, got {min_recall}", hint="e.g. --min-recall 0.9")
 
+    # With --llm-url the usual rows stay extractive and the LLM gets a row of its own
+    # (qa/eval/generative.py), on the same index and questions.
+    llm_settings = settings if settings.llm_url else None
+    settings = settings.model_copy(update={"llm_url": None})
     pipeline = Pipeline(settings)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     run = run_eval(pipeline, items, systems, settings.k, with_answers=True, gold=str(gold_path), progress=log)
     summary = summarize(run)
+    if llm_settings is not None:
+        from qa.eval.generative import add_generative
+
+        add_generative(summary, pipeline, items, llm_settings, progress=log)
     ok, message = recall_check(summary, min_recall)
     summary["min_recall"] = {"value": min_recall, "passed": ok, "message": message} if min_recall is not None else None
 

@@ -582,6 +582,12 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
         answer object (citations and hits), then `done`."""
         question = check_text(body.question, "question")
         history = [t.to_turn() for t in body.history]
+        if body.stream and pipeline.generating():
+            # Retrieval and input errors surface here, as a normal error reply; the
+            # LLM is read as the response streams, one verified sentence at a time.
+            events = await run_in_threadpool(pipeline.ask_stream, question, history, body.k or settings.k,
+                                             body.to_filters())
+            return _sse(_generated_ask_events(events))
         answer = await run_in_threadpool(pipeline.ask, question, history, body.k or settings.k, body.to_filters())
         if not body.stream:
             return JSONResponse(answer.to_json())
@@ -613,11 +619,15 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
                     raise InputError("a user message has no letter or digit",
                                      hint="ask in Chinese or English, e.g. 宜昌打造多少分钟急救圈?")
         question, history = chat_question(body)
-        answer = await run_in_threadpool(pipeline.ask, question, history, body.k or settings.k,
-                                         body.filters.to_filters() if body.filters else None)
         model = body.model or MODEL_ID
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
+        if body.stream and pipeline.generating():
+            events = await run_in_threadpool(pipeline.ask_stream, question, history, body.k or settings.k,
+                                             body.filters.to_filters() if body.filters else None)
+            return _sse(_generated_chat_chunks(events, completion_id, created, model), done_marker=True)
+        answer = await run_in_threadpool(pipeline.ask, question, history, body.k or settings.k,
+                                         body.filters.to_filters() if body.filters else None)
         if body.stream:
             return _sse(_chat_chunks(answer, completion_id, created, model), done_marker=True)
         return JSONResponse({
@@ -628,7 +638,8 @@ def _add_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, writer: Wr
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": answer.answer, "refusal": None,
-                            "citations": [c.to_json() for c in answer.citations], "refused": answer.refused},
+                            "citations": [c.to_json() for c in answer.citations], "refused": answer.refused,
+                            "generator": answer.generator, "dropped": [d.to_json() for d in answer.dropped]},
                 "finish_reason": "stop",
                 "logprobs": None,
             }],
@@ -792,6 +803,37 @@ def _chat_chunks(answer: Answer, completion_id: str, created: int, model: str) -
     for piece in answer_pieces(answer.answer):
         yield chunk({"content": piece})
     yield chunk({"citations": [c.to_json() for c in answer.citations], "refused": answer.refused}, "stop")
+
+
+def _generated_ask_events(events: Iterator) -> Iterator[bytes]:
+    """SSE of a generated answer: a ``delta`` per verified sentence as it passes,
+    then ``final`` (with ``generator`` and ``dropped``) and ``done``."""
+    from qa.generate import Final
+
+    for event in events:
+        if isinstance(event, Final):
+            yield _sse_event(event.answer.to_json(), "final")
+        else:
+            yield _sse_event({"text": event.text}, "delta")
+    yield _sse_event({}, "done")
+
+
+def _generated_chat_chunks(events: Iterator, completion_id: str, created: int, model: str) -> Iterator[bytes]:
+    from qa.generate import Final
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        return _sse_event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                           "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                                        "logprobs": None}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    for event in events:
+        if isinstance(event, Final):
+            answer = event.answer
+            yield chunk({"citations": [c.to_json() for c in answer.citations], "refused": answer.refused,
+                         "generator": answer.generator, "dropped": [d.to_json() for d in answer.dropped]}, "stop")
+        else:
+            yield chunk({"content": event.text})
 
 
 # ---------------------------------------------------------------- serve

@@ -182,6 +182,11 @@ class CitationOut(BaseModel):
     quote: str = Field(description="The cited sentence: the document's text[start:end]")
 
 
+class DroppedOut(BaseModel):
+    text: str = Field(description="A sentence the LLM wrote that its citations do not support (not shown)")
+    reason: str = Field(description="Why it was dropped, e.g. figure 12 minute not in the cited passages")
+
+
 class AnswerOut(BaseModel):
     model_config = _example({"question": "宜昌打造多少分钟急救圈?", "refused": False, "citations": [_CITATION],
                              "answer": "根据《推进市域治理现代化》:“打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈。”[1]",
@@ -192,6 +197,9 @@ class AnswerOut(BaseModel):
     refused: bool = Field(description="True when the documents do not answer the question")
     citations: list[CitationOut]
     hits: list[HitOut]
+    generator: str = Field("extractive", description='Who wrote the answer: "extractive" (quoted sentences) '
+                           'or "llm:<model>" (generated, every sentence verified against its citations)')
+    dropped: list[DroppedOut] = Field(default_factory=list, description="Generated sentences dropped as unsupported")
 
 
 class DocumentSummary(BaseModel):
@@ -353,6 +361,8 @@ class ChatOutMessage(BaseModel):
     content: str
     citations: list[CitationOut] = Field(description="Extension: the sentences behind the [n] markers")
     refused: bool = Field(description="Extension: the documents do not answer the question")
+    generator: str = Field("extractive", description='Extension: "extractive" or "llm:<model>"')
+    dropped: list[DroppedOut] = Field(default_factory=list, description="Extension: generated sentences dropped as unsupported")
 
 
 class ChatChoice(BaseModel):

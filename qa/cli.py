@@ -193,8 +193,12 @@ def cmd_ask(args, settings: Settings) -> int:
         _print_json(answer.to_json())
         return 0
     from qa.answer import format_answer_text
+    from qa.generate import generation_note
 
     print(format_answer_text(answer))
+    note = generation_note(answer)  # which LLM wrote it, and what verification dropped
+    if note:
+        print("\n" + note)
     return 0
 
 

@@ -105,3 +105,12 @@ class UnpackLimitError(IngestError):
 
     code = "unpack_limit"
     http_status = 400
+
+
+class LLMError(QAError):
+    """The LLM that writes generated answers failed: unreachable, too slow, rate-limited,
+    or its reply was not a chat completion. Never shown to a user as an error: the
+    answer falls back to the extractive one (:mod:`qa.generate`)."""
+
+    code = "llm_unavailable"
+    http_status = 502

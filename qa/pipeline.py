@@ -73,6 +73,7 @@ class Pipeline:
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._recovered = False
+        self._chat = None  # the LLM client, made on first use (qa.llm)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -325,6 +326,10 @@ class Pipeline:
     ) -> Answer:
         from qa.answer import answer_question
 
+        if self.settings.llm_url:  # a generated answer, verified (qa/generate.py)
+            from qa.generate import final_answer
+
+            return final_answer(self.ask_stream(question, history, k, filters))
         with self._reading() as live:
             return answer_question(
                 question,
@@ -334,3 +339,37 @@ class Pipeline:
                 filters=filters,
                 settings=self.settings,
             )
+
+    @property
+    def chat_model(self):
+        """The LLM that writes answers (``settings.llm_url``), or None: extractive only."""
+        if self._chat is None and self.settings.llm_url:
+            from qa.llm import chat_model_from_settings
+
+            self._chat = chat_model_from_settings(self.settings)
+        return self._chat
+
+    def generating(self) -> bool:
+        return bool(self.settings.llm_url)
+
+    def ask_stream(self, question: str, history: Sequence[Turn] = (), k: int | None = None,
+                   filters: Filters | None = None):
+        """A generated answer as events (qa.generate.Delta…, then qa.generate.Final):
+        retrieval and the refusal decision run now (bad input raises here); the LLM is
+        called as the returned iterator is consumed. Without ``llm_url`` the events
+        are the extractive answer's sentences."""
+        from qa.generate import Generation, start
+
+        with self._reading() as live:
+            generation: Generation = start(question, live.retriever, self.chat_model or _NoChat(),
+                                           history=history, k=self.settings.k if k is None else k,
+                                           filters=filters, settings=self.settings)
+        if self.chat_model is None:
+            generation.outcome.asked = False
+        return generation.events()
+
+
+class _NoChat:
+    """Stands in when no LLM is configured; never called (the events are extractive)."""
+
+    name = "extractive"

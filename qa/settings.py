@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,15 @@ class Settings(BaseSettings):
         "(default: the value calibrated by qa eval, stored in qa/calibration.json)"
     )
 
+    # generated answers (qa/llm.py, qa/generate.py): off unless llm_url is set
+    llm_url: str | None = Field(None, description="OpenAI-compatible LLM endpoint that writes answers, e.g. "
+                                "http://127.0.0.1:8080/v1 (unset: extractive answers only)")
+    llm_model: str | None = Field(None, description="Model name sent to the LLM, e.g. qwen2.5-7b-instruct")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the LLM (never logged or returned)")
+    llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds the LLM may take for one answer "
+                               "before the extractive answer is given instead")
+    llm_backend: str = Field("openai", description="LLM client: openai (the OpenAI chat-completions protocol)")
+
     # serving
     host: str = Field("127.0.0.1", description="Host to bind qa serve / qa ui to")
     port: int = Field(8000, ge=0, le=65535, description="Port for qa serve / qa ui")
@@ -97,6 +106,24 @@ class Settings(BaseSettings):
             return check_embedder_name(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
+
+    @field_validator("llm_backend")
+    @classmethod
+    def _llm_backend(cls, value: str) -> str:
+        from qa.llm import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"llm_backend must be one of {', '.join(BACKENDS)}; got {value!r}")
+        return value
+
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"llm_url must start with http:// or https://; got {value!r}")
+        return value
 
     @field_validator("fusion")
     @classmethod

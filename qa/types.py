@@ -178,6 +178,17 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class DroppedClaim:
+    """A sentence an LLM wrote that verification did not let through, and why."""
+
+    text: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Answer:
     """The result of ``Pipeline.ask``: what the chat UI, HTTP API and CLI all show."""
 
@@ -189,6 +200,11 @@ class Answer:
     lang: str
     retrieval_query: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Who wrote ``answer``: "extractive" (quoted sentences) or "llm:<model>" (a
+    # generated answer whose every sentence passed qa.verify).
+    generator: str = "extractive"
+    # Generated sentences that were not supported by what they cite (not shown).
+    dropped: tuple[DroppedClaim, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -197,4 +213,6 @@ class Answer:
             "refused": self.refused,
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],
+            "generator": self.generator,
+            "dropped": [d.to_json() for d in self.dropped],
         }

@@ -477,6 +477,42 @@ def refusal_text(engine_text: str) -> str:
     return f"{NOT_FOUND}\n{engine_text.strip()}"
 
 
+_DROP_KINDS = {"figure": "a figure its cited passage does not hold", "place": "a place its cited passage does not name",
+               "name": "a name its cited passage does not hold", "cites": "a citation of a passage not given",
+               "no": "no citation"}
+
+
+def generator_html(answer: Answer) -> str:
+    """The badge under an answer when an LLM may write: who wrote it, and whether
+    verification dropped any of its sentences (each named in the hover text).
+
+    >>> from qa.types import DroppedClaim
+    >>> generator_html(Answer("q", "a", False, (), (), "en", "q", generator="llm:qwen"))
+    '\\n\\n<span class="qa-gen">LLM 生成 · written by llm:qwen, every sentence checked against its source</span>'
+    >>> "qa-dropped" in generator_html(Answer("q", "a", False, (), (), "en", "q",
+    ...     dropped=(DroppedClaim("It cost 5 yuan [1].", "figure 5 yuan not in the cited passages"),)))
+    True
+    """
+    if answer.generator == "extractive":
+        label = "原文摘录 · quoted from the documents" + (" (the LLM's answer could not be verified)"
+                                                         if answer.dropped else "")
+    else:
+        label = f"LLM 生成 · written by {html.escape(answer.generator)}, every sentence checked against its source"
+    out = f'\n\n<span class="qa-gen">{label}</span>'
+    if answer.dropped:
+        n = len(answer.dropped)
+        # The hover names the kinds of failure only: a dropped sentence (and the
+        # figure it invented) is not shown to the reader in any form.
+        kinds: dict[str, int] = {}
+        for d in answer.dropped:
+            kind = _DROP_KINDS.get(d.reason.split(" ", 1)[0], "not supported by its citation")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        why = html.escape("; ".join(f"{n} × {kind}" for kind, n in kinds.items()), quote=True)
+        out += (f' <span class="qa-dropped" title="{why}">⚠ 已删除 {n} 句无依据内容 · {n} unsupported '
+                f'sentence{"s" if n != 1 else ""} removed</span>')
+    return out
+
+
 def error_text(exc: QAError) -> str:
     return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
@@ -491,6 +527,8 @@ CSS = """
 .qa-ref[title] { cursor: pointer; text-decoration: underline dotted; }
 .qa-pending { color: var(--body-text-color-subdued); font-style: italic; }
 .qa-error { color: #b91c1c; }
+.qa-gen { font-size: 0.8em; color: var(--body-text-color-subdued); }
+.qa-dropped { font-size: 0.8em; color: #92400e; background: #fef3c7; border-radius: 4px; padding: 0 4px; cursor: help; }
 .qa-sources { font-size: 0.95em; line-height: 1.6; }
 .qa-sources-head { font-weight: 600; font-size: 1.05em; margin: 0.2em 0 0.6em; }
 .qa-empty { color: var(--body-text-color-subdued); padding: 1.2em 0.4em; }
@@ -679,6 +717,9 @@ class _Handlers:
         yield chat, "", gr.skip(), gr.skip()
 
         history = turns_from_exchanges(exchanges)
+        if self.pipeline.generating():  # an LLM writes; show each sentence as it passes verification
+            yield from self._respond_generated(question, chat, exchanges, history, filters)
+            return
         try:
             answer = self.pipeline.ask(question, history=history, k=self.settings.k, filters=filters)
         except QAError as exc:
@@ -707,6 +748,39 @@ class _Handlers:
             yield chat, gr.skip(), (sources if i == 0 else gr.skip()), (exchanges if last else gr.skip())
             if not last:
                 time.sleep(STREAM_PAUSE_S)
+
+    def _respond_generated(self, question: str, chat: list[dict], exchanges: list[dict], history: list[Turn],
+                           filters: Filters | None) -> Iterator[tuple]:
+        """The chat bubble grows by one verified sentence at a time; the last update adds
+        the sources and the generator badge (which model wrote it, what was dropped)."""
+        import gradio as gr
+
+        from qa.generate import Final
+
+        try:
+            events = self.pipeline.ask_stream(question, history=history, k=self.settings.k, filters=filters)
+            text = ""
+            for event in events:
+                if isinstance(event, Final):
+                    answer = event.answer
+                    break
+                text += event.text
+                chat = chat[:-1] + [{"role": "assistant", "content": chat_html(text)}]
+                yield chat, gr.skip(), gr.skip(), gr.skip()
+        except QAError as exc:
+            error = f'<span class="qa-error">出错 Error: {_md_escape(error_text(exc))}</span>'
+            chat = chat[:-1] + [{"role": "assistant", "content": error}]
+            exchanges = exchanges + [{"question": question, "answer": None, "citations": [], "chat_index": len(chat) - 1}]
+            yield chat, gr.skip(), gr.skip(), exchanges
+            return
+        body = refusal_text(answer.answer) if answer.refused else answer.answer
+        chat = chat[:-1] + [{"role": "assistant", "content": chat_html(body, answer.citations) + generator_html(answer)}]
+        exchanges = exchanges + [{
+            "question": question, "answer": answer.answer, "refused": answer.refused,
+            "citations": [c.to_json() for c in answer.citations], "chat_index": len(chat) - 1,
+            "generator": answer.generator,
+        }]
+        yield chat, gr.skip(), render_sources(answer, self._doc_text, filters), exchanges
 
     def vote(self, exchanges: list[dict], data: "gr.LikeData") -> None:
         """Thumbs up/down on an answer → one row in the feedback database."""

@@ -112,7 +112,8 @@ def test_cli_ask_json_lines(real_settings, real_pipeline):
     assert result.returncode == 1, result.stderr  # one line failed
     assert len(out) == 3
     first, second, bad = out
-    assert list(first) == ["question", "answer", "refused", "citations", "hits"]
+    assert list(first) == ["question", "answer", "refused", "citations", "hits", "generator", "dropped"]
+    assert first["generator"] == "extractive" and first["dropped"] == []  # no --llm-url: as before
     assert first["refused"] is False and first["citations"][0]["doc_id"] == YICHANG
     assert list(first["citations"][0]) == ["n", "doc_id", "title", "start", "end", "quote"]
     assert second["citations"][0]["doc_id"] == WUHAN

@@ -73,7 +73,7 @@ def test_every_citation_round_trips(pipe):
         for cite in answer.citations:
             assert pipe.document(cite.doc_id).text[cite.start:cite.end] == cite.quote
         data = answer.to_json()
-        assert list(data) == ["question", "answer", "refused", "citations", "hits"]
+        assert list(data) == ["question", "answer", "refused", "citations", "hits", "generator", "dropped"]
         for c in data["citations"]:
             assert pipe.document(c["doc_id"]).text[c["start"]:c["end"]] == c["quote"]
         json.dumps(data, ensure_ascii=False)  # serialisable
