@@ -38,7 +38,6 @@ committed generation names; :meth:`MilvusStore.cleanup` deletes them.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
