@@ -31,14 +31,16 @@ GOLD_SETS = {
     "gold": REPO / "eval" / "gold.jsonl",
     "tune": REPO / "eval" / "tune.jsonl",
     "test": REPO / "eval" / "test.jsonl",
+    "test2": REPO / "eval" / "test2.jsonl",
     "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
 }
 # Regression floors just under what the README publishes (docs/reports/eval-*.md): one
 # answer fewer, or one refusal more, than the last published run still passes; two
 # fail. (least share of answerable questions answered with a gold string, most share
 # of them refused). Published: gold 87/94 contained, 4/94 refused; tune 20/26, 2/26;
-# test 16/24, 4/24; dev 26/27, 0/27.
-FLOORS = {"gold": (0.91, 0.055), "tune": (0.73, 0.12), "test": (0.62, 0.21), "dev": (0.92, 0.04)}
+# test 16/24, 4/24; test2 18/29, 5/29; dev 26/27, 0/27.
+FLOORS = {"gold": (0.91, 0.055), "tune": (0.73, 0.12), "test": (0.62, 0.21), "test2": (0.58, 0.21),
+          "dev": (0.92, 0.04)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
 
