@@ -20,6 +20,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CORPUS = REPO_ROOT / "data" / "sample"
 
 
+def _checked(check, value: str) -> str:
+    """A backend name through its registry's check; its ConfigError (which lists the
+    valid names) becomes the ValueError pydantic reports."""
+    from qa.errors import ConfigError
+
+    try:
+        return check(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def default_index_dir() -> Path:
     return Path.home() / ".cache" / "qa-gov" / "index"
 
@@ -100,12 +111,8 @@ class Settings(BaseSettings):
     @classmethod
     def _embedder(cls, value: str) -> str:
         from qa.embed import check_embedder_name
-        from qa.errors import ConfigError
 
-        try:
-            return check_embedder_name(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from exc
+        return _checked(check_embedder_name, value)
 
     @field_validator("llm_backend")
     @classmethod
@@ -149,13 +156,9 @@ class Settings(BaseSettings):
     @field_validator("store")
     @classmethod
     def _store(cls, value: str) -> str:
-        from qa.errors import ConfigError
         from qa.index.base import check_store_name
 
-        try:
-            return check_store_name(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from exc
+        return _checked(check_store_name, value)
 
     def feedback_path(self) -> Path:
         return self.feedback_db or (self.index_dir.parent / "feedback.sqlite3")

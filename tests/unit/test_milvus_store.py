@@ -31,15 +31,7 @@ QUESTIONS = ("宜昌打造多少分钟急救圈?", "鄂州建成了多少个红�
              "P2实验室")
 
 
-class CountingEmbedder(HashEmbedder):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def embed(self, texts, kind):
-        if kind == "passage":
-            self.count += len(texts)
-        return super().embed(texts, kind)
+from test_index_build import CountingEmbedder  # noqa: E402  (the one embedder that counts what it embeds)
 
 
 def _settings(tmp_path: Path, corpus: Path, store: str, **extra) -> Settings:
