@@ -15,9 +15,20 @@ from qa.eval.processes import free_port
 from qa.pipeline import Pipeline
 
 
+
+@pytest.fixture(autouse=True)
+def _answer_what_the_rules_allow(monkeypatch):
+    # The refusal model is fitted on the real model's similarities; the hash embedder's
+    # are not on that scale. Every pipeline here (the LLM one and the extractive one it
+    # is compared with) takes every answer the hard rules allow: threshold 0.
+    monkeypatch.setenv("QA_REFUSAL_THRESHOLD", "0")
+
 def llm_client(pipeline: Pipeline, **llm):
     """A started app whose pipeline (same index) has the LLM settings ``llm``."""
-    return make_client(Pipeline(pipeline.settings.model_copy(update=llm), embedder=pipeline.embedder))
+    # The refusal model is fitted on the real model's similarities; the hash embedder's are
+    # not on that scale, so these tests take every answer the hard rules allow (threshold 0).
+    settings = pipeline.settings.model_copy(update={"refusal_threshold": 0.0, **llm})
+    return make_client(Pipeline(settings, embedder=pipeline.embedder))
 
 QUESTION = "宜昌打造多少分钟急救圈?"
 KEY = "sk-llm-key-never-returned"

@@ -3,17 +3,30 @@ sentence at a time and the last update names the generator and marks dropped cla
 
 from __future__ import annotations
 
+import pytest
+
 from scripted_llm import Reply, ScriptedLLM, passage_number
 
 from qa.eval.processes import free_port
 from qa.pipeline import Pipeline
 from qa.ui.app import _Handlers
 
+
+@pytest.fixture(autouse=True)
+def _answer_what_the_rules_allow(monkeypatch):
+    # The refusal model is fitted on the real model's similarities; the hash embedder's
+    # are not on that scale. Every pipeline here (the LLM one and the extractive one it
+    # is compared with) takes every answer the hard rules allow: threshold 0.
+    monkeypatch.setenv("QA_REFUSAL_THRESHOLD", "0")
+
 QUESTION = "宜昌打造多少分钟急救圈?"
 
 
 def _handlers(pipeline: Pipeline, url: str) -> _Handlers:
-    settings = pipeline.settings.model_copy(update={"llm_url": url, "llm_model": "scripted"})
+    # The refusal model is fitted on the real model's similarities; the hash embedder's are
+    # not on that scale, so these tests take every answer the hard rules allow (threshold 0).
+    settings = pipeline.settings.model_copy(update={"llm_url": url, "llm_model": "scripted",
+                                                    "refusal_threshold": 0.0})
     return _Handlers(Pipeline(settings, embedder=pipeline.embedder), settings)
 
 

@@ -25,6 +25,14 @@ from qa.pipeline import Pipeline
 from qa.settings import Settings
 from qa.types import Turn
 
+
+@pytest.fixture(autouse=True)
+def _answer_what_the_rules_allow(monkeypatch):
+    # The refusal model is fitted on the real model's similarities; the hash embedder's
+    # are not on that scale. Every pipeline here (the LLM one and the extractive one it
+    # is compared with) takes every answer the hard rules allow: threshold 0.
+    monkeypatch.setenv("QA_REFUSAL_THRESHOLD", "0")
+
 YICHANG_EN = "What emergency-care radius did Yichang set?"
 YICHANG_ZH = "宜昌打造多少分钟急救圈?"
 RADIUS = "10分钟"
@@ -33,7 +41,10 @@ KEY = "sk-test-never-shown-0123"
 
 def with_llm(pipeline: Pipeline, url: str, **more) -> Pipeline:
     """The same index, with an LLM configured."""
-    settings = pipeline.settings.model_copy(update={"llm_url": url, "llm_model": "scripted", **more})
+    # The refusal model is fitted on the real model's similarities; the hash embedder's are
+    # not on that scale, so these tests take every answer the hard rules allow (threshold 0).
+    settings = pipeline.settings.model_copy(update={"llm_url": url, "llm_model": "scripted",
+                                                    "refusal_threshold": 0.0, **more})
     return Pipeline(settings, embedder=pipeline.embedder)
 
 
