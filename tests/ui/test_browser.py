@@ -292,7 +292,10 @@ def test_yichang_question_answer_sources_document_and_feedback(ui_server, page, 
     while time.monotonic() < deadline and not rows:
         if feedback_db.exists():
             with sqlite3.connect(feedback_db) as conn:
-                rows = conn.execute("SELECT question, vote, citations FROM feedback").fetchall()
+                try:
+                    rows = conn.execute("SELECT question, vote, citations FROM feedback").fetchall()
+                except sqlite3.OperationalError:  # the file is there, its table not yet: poll again
+                    rows = []
         time.sleep(0.3)
     assert rows, "the like was not stored"
     question, vote, citations = rows[-1]
