@@ -174,7 +174,10 @@ def worker(cfg: dict) -> dict:
     from qa.pipeline import Pipeline
     from qa.settings import Settings
 
+    from qa.serving import limit_blas_threads
+
     settings = Settings(index_dir=cfg["index_dir"], corpus_dir=cfg["corpus"], embedder=cfg["embedder"])
+    limit_blas_threads(settings.blas_threads)  # as qa serve does
     embedder = TimedEmbedder(get_embedder(cfg["embedder"]))
     pipeline = Pipeline(settings, embedder=embedder)
     questions = cfg["questions"]

@@ -50,6 +50,30 @@ def term_scores(tf: np.ndarray, dl: np.ndarray, df: int, n: int, avgdl: float,
     return idf(df, n) * tf / (tf + norm)
 
 
+def best_positions(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Indices of the ``depth`` highest ``scores``, ties at the cut going to the lower
+    index, returned in ascending index order.
+
+    The same set a full sort by (score descending, index ascending) cut at ``depth``
+    gives, in linear time: a common term gives tens of thousands of chunks a score,
+    and sorting them all cost more than the rest of a BM25 query at 2,000 documents.
+
+    >>> best_positions(np.array([0.5, 2.0, 1.0, 2.0, 1.0]), 3).tolist()
+    [1, 2, 3]
+    >>> best_positions(np.array([1.0, 1.0, 1.0]), 2).tolist()
+    [0, 1]
+    """
+    n = len(scores)
+    if depth >= n:
+        return np.arange(n)
+    if depth <= 0:
+        return np.zeros(0, dtype=np.int64)
+    cut = np.partition(scores, n - depth)[n - depth]  # the depth-th highest score
+    above = np.flatnonzero(scores > cut)
+    ties = np.flatnonzero(scores == cut)[: depth - len(above)]
+    return np.sort(np.concatenate([above, ties]))
+
+
 def pack_postings(positions: np.ndarray, tfs: np.ndarray) -> bytes:
     """Postings as bytes: uint32 positions, then uint16 term frequencies.
 

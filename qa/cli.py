@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "and IVF; growth: synthetic corpora of 100 to 10,000 documents; faults: kill -9 during "
                    "uploads and readers during writes (growth and faults are not part of all)")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
-                   help="growth: corpus sizes in documents (default 100 200 1000 2000 10000)")
+                   help="growth: corpus sizes in documents (default 100 200 1000 2000 10000); "
+                   "scale: segment sizes in vectors (default 100000 1000000)")
     p.add_argument("--growth-embedder", metavar="NAME",
                    help="growth: also measure the smallest size with this embedder (e.g. e5-small-q4)")
     p.set_defaults(func=cmd_bench)
@@ -384,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"error: invalid setting: {problems}", file=sys.stderr)
         return EXIT_USAGE
+    from qa.serving import limit_blas_threads
+
+    limit_blas_threads(settings.blas_threads)
     try:
         return int(args.func(args, settings) or 0)
     except InputError as exc:

@@ -39,11 +39,19 @@ import numpy as np
 from qa.durable import fsync_path
 from qa.segments import csr
 
-# Below this many vectors in one matrix a segment is searched exactly: one pass over
-# its mapped vectors. Chosen with `qa bench --part ann` (docs/reports/bench-ann.md):
-# at 32k vectors of 384 dimensions an exact pass costs about as much as IVF's probe
-# plus the rescoring of its candidates, and its recall is 1 by definition.
-EXACT_MAX = 32_768
+# Up to this many vectors in one matrix a segment is searched exactly: one pass over
+# its mapped vectors. Chosen with `qa bench --part scale --sizes 1000 2000 4000 8000
+# 16000 32000` (docs/reports/bench-scale-small.md): with one BLAS thread an exact pass
+# over 4k vectors of 384 dimensions costs about twice IVF's probe (0.2 against 0.1 ms),
+# over 8k four times, over 32k ten times or more, and merged segments of a
+# 2,000-document library (17k chunks each) searched exactly made up most of a query's
+# time; below 4k the pass is cheap and its recall is 1 by definition.
+EXACT_MAX = 4_096
+# A filter that leaves at most this many rows of a segment is searched exactly over
+# those rows, whatever the segment's size: the filter stays exact and so does the
+# ranking (IVF would probe lists that hold few allowed rows). Gathering 8k mapped rows
+# and scoring them costs ~2 ms.
+FILTERED_EXACT_MAX = 8_192
 
 # IVF knobs, from the same sweep: √n lists, 8-bit scalar codes, 32 lists probed.
 IVF_NPROBE = 32
@@ -209,7 +217,7 @@ class Segment:
         if n == 0 or depth <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         index = self.ann.get(kind)
-        if index is None or (allowed is not None and int(allowed.sum()) <= EXACT_MAX // 4):
+        if index is None or (allowed is not None and int(allowed.sum()) <= FILTERED_EXACT_MAX):
             # Exact: over every row, or only over the allowed ones when a filter leaves few.
             rows = None if allowed is None else np.flatnonzero(allowed)
             scores = (vectors if rows is None else vectors[rows]) @ query
