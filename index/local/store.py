@@ -693,6 +693,7 @@ class LocalSnapshot:
         self.avgdl = int(values["total_length"]) / max(self.n_chunks, 1)
         self.segments = segments
         self._seg_index = {s.seg: i for i, s in enumerate(segments)}
+        self._length_norms: dict[int, np.ndarray] = {}  # segment index → float32 norms
         self.chunk_base = np.zeros(len(segments) + 1, np.int64)
         np.cumsum([s.n_chunks for s in segments], out=self.chunk_base[1:])
         self.sentence_base = np.zeros(len(segments) + 1, np.int64)
@@ -790,7 +791,9 @@ class LocalSnapshot:
         df = dict(conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", list(counts)))
         if not df:
             return np.zeros(0, np.int64), np.zeros(0)
-        positions, weights = [], []
+        # Each term's postings are distinct positions, so its scores are added with one
+        # scatter; no array of all postings is built (a common term has ~100k).
+        scores = np.zeros(total, dtype=np.float32)
         rows = conn.execute(f"SELECT term, seg, data FROM postings WHERE term IN ({','.join('?' * len(df))})",
                             list(df))
         for term, seg, data in rows:
@@ -798,14 +801,8 @@ class LocalSnapshot:
             if i is None:
                 continue
             local, tfs = bm25.unpack_postings(data)
-            segment = self.segments[i]
-            dl = np.asarray(segment.a.chunk_lengths)[local]
-            positions.append(local.astype(np.int64) + self.chunk_base[i])
-            weights.append(counts[term] * bm25.term_scores(tfs, dl, df[term], self.n_chunks, self.avgdl))
-        if not positions:
-            return np.zeros(0, np.int64), np.zeros(0)
-        # float32 sums, as the bm25s matrices gave: the same ranks for the same ties.
-        scores = np.bincount(np.concatenate(positions), np.concatenate(weights), minlength=total).astype(np.float32)
+            weights = bm25.term_scores(tfs, self._norms(i)[local], df[term], self.n_chunks)
+            scores[local.astype(np.int64) + self.chunk_base[i]] += np.float32(counts[term]) * weights
         for i, (c_mask, _) in enumerate(self._segment_masks(scope)):
             if c_mask is not None:
                 part = scores[self.chunk_base[i]:self.chunk_base[i + 1]]
@@ -814,6 +811,13 @@ class LocalSnapshot:
         if depth is not None and len(positive) > depth:
             positive = positive[bm25.best_positions(scores[positive], depth)]
         return positive, scores[positive].astype(np.float64)
+
+    def _norms(self, i: int) -> np.ndarray:
+        """BM25 length norms of segment ``i``'s chunks at this state's average length."""
+        norms = self._length_norms.get(i)
+        if norms is None:
+            norms = self._length_norms[i] = bm25.length_norms(self.segments[i].a.chunk_lengths, self.avgdl)
+        return norms
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:
         self._queries += 1
@@ -830,8 +834,14 @@ class LocalSnapshot:
             members = np.flatnonzero(where == i)
             seg = self.segments[i]
             local = chunk_ids[members] - self.chunk_base[i]
-            best = np.asarray(seg.a.chunk_vectors[local]) @ q
-            sentence_best, _ = rows_dot_max(seg.a.sentence_vectors, seg.a.cs_ptr, seg.a.cs_idx, local, q)
+            best = seg.rows("chunks", local) @ q
+            # The candidates' sentences, read once and multiplied per chunk.
+            flat, lengths = gather_rows(seg.a.cs_ptr, seg.a.cs_idx, local)
+            wanted = np.unique(flat)
+            ptr = np.zeros(len(local) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=ptr[1:])
+            sentence_best, _ = rows_dot_max(seg.rows("sentences", wanted), ptr, np.searchsorted(wanted, flat),
+                                            np.arange(len(local)), q)
             out[members] = np.maximum(best, sentence_best)
         return out
 
@@ -900,7 +910,7 @@ class LocalSnapshot:
         where = self._locate(ids, self.sentence_base)
         for i in np.unique(where):
             members = np.flatnonzero(where == i)
-            out[members] = self.segments[i].a.sentence_vectors[ids[members] - self.sentence_base[i]]
+            out[members] = self.segments[i].rows("sentences", ids[members] - self.sentence_base[i])
         return out
 
     def chunk_vectors(self, chunk_ids: np.ndarray) -> np.ndarray:
@@ -909,7 +919,7 @@ class LocalSnapshot:
         where = self._locate(ids, self.chunk_base)
         for i in np.unique(where):
             members = np.flatnonzero(where == i)
-            out[members] = self.segments[i].a.chunk_vectors[ids[members] - self.chunk_base[i]]
+            out[members] = self.segments[i].rows("chunks", ids[members] - self.chunk_base[i])
         return out
 
     def all_chunks(self) -> tuple[np.ndarray, list[Chunk]]:

@@ -47,3 +47,12 @@ def test_a_filter_is_exact_on_either_path(tmp_path, monkeypatch, filtered_exact_
     scores, ids = seg.search("chunks", q, 5, allowed)
     assert ids[0] == 3 + 7 * 11 and abs(scores[0] - 1.0) < 0.02  # 8-bit codes on the IVF path
     assert all(allowed[i] for i in ids) and len(ids) == 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rows_read_from_the_file_equal_the_mapped_rows(tmp_path, seed):
+    vectors = _clustered(3000)
+    seg = _segment(tmp_path, vectors)
+    ids = np.random.default_rng(seed).integers(0, 3000, 400)
+    ids[:50] = np.arange(100, 150)  # a run, and repeats from the random part
+    assert np.array_equal(seg.rows("chunks", ids), vectors[ids])
