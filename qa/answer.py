@@ -441,17 +441,67 @@ def answer_type_ok(question: str, evidence_text: str) -> bool:
 
 
 def years_ok(question: str, window_text: str) -> bool:
-    """Every year the question names occurs near the evidence.
+    """Every period the question names (a year, a month, a quarter or half-year) occurs
+    near the evidence.
 
-    A year is a constraint: a passage about targets for 2022 does not say what is to be
-    reached "by 2025". "Near" is the best sentence and its neighbours, because reports
-    often name the year once for a whole paragraph (the caller passes the paragraph too).
+    A period is a constraint: a passage about targets for 2022 does not say what is to be
+    reached "by 2025", nor an annual figure what happened in the first quarter. "Near"
+    is the best sentence and its neighbours, because reports often name the year once
+    for a whole paragraph (the caller passes the paragraph too). A year also matches
+    its two-digit form (94年 for 1994), as speeches write it.
 
     >>> years_ok("What share by 2025?", "到2022年不低于5%"), years_ok("2022年占比?", "到2022年不低于5%")
     (False, True)
+    >>> years_ok("Investment in 1994?", "94年的老成绵是1672万元"), years_ok("一季度增长多少?", "全年增长5%")
+    (True, False)
+    >>> years_ok("What happened in March?", "3月10日,总书记考察"), years_ok("六月的会议?", "7月16日召开")
+    (True, False)
     """
     folded = fold(window_text)
-    return all(year in folded for year in _YEAR.findall(fold(question)))
+    q = fold(question)
+    for year in _YEAR.findall(q):
+        if year not in folded and not re.search(r"(?<!\d)" + year[2:] + r"年", folded):
+            return False
+    for forms in _periods(q):
+        if not any(f in folded for f in forms):
+            return False
+    return True
+
+
+_MONTHS_EN = ("january february march april may june july august september october november december").split()
+_ZH_DIGITS = "一二三四五六七八九十"
+_QUARTER = re.compile(r"(?:第)?([一二三四1234])季度|\b(first|second|third|fourth) quarter\b|\bq([1-4])\b")
+_HALF = re.compile(r"上半年|下半年|\bfirst half\b|\bsecond half\b")
+
+
+def _zh_number(n: int) -> str:
+    """1-12 in Chinese numerals (十一 for 11)."""
+    return _ZH_DIGITS[n - 1] if n <= 10 else "十" + _ZH_DIGITS[n - 11]
+
+
+def _periods(folded_question: str) -> list[tuple[str, ...]]:
+    """The months, quarters and half-years a question names, each as the forms the
+    evidence may write it in.
+
+    >>> _periods("6月28日召开的全会"), _periods("in the first quarter")
+    ([('6月', '六月')], [('一季度', '1季度')])
+    """
+    out: list[tuple[str, ...]] = []
+    months = [int(m) for m in re.findall(r"(?<!\d)(1[0-2]|[1-9])\s*月", folded_question)]
+    months += [_ZH_DIGITS.index(m[-1]) + 1 + (10 if len(m) == 2 else 0)
+               for m in re.findall(r"(?<![一二三四五六七八九十])(十[一二]|[一二三四五六七八九十])月", folded_question)]
+    months += [i + 1 for i, name in enumerate(_MONTHS_EN)
+               if re.search(r"\b" + name + r"\b", folded_question) and name != "may"]
+    for m in dict.fromkeys(months):
+        out.append((f"{m}月", f"{_zh_number(m)}月"))
+    for m in _QUARTER.finditer(folded_question):
+        zh, en, q = m.groups()
+        n = ("一二三四".index(zh) + 1 if zh in "一二三四" else int(zh)) if zh else (
+            ("first", "second", "third", "fourth").index(en) + 1 if en else int(q))
+        out.append((f"{_ZH_DIGITS[n - 1]}季度", f"{n}季度"))
+    for m in _HALF.finditer(folded_question):
+        out.append(("上半年",) if m.group(0) in ("上半年", "first half") else ("下半年",))
+    return out
 
 
 def distinctness(similarities: Sequence[float]) -> float:

@@ -162,7 +162,7 @@ def asked_kind(question: str) -> AskedKind:
     >>> asked_kind("宜昌城区负压病房至少要有几间?")
     AskedKind(kind='count', unit='间|个', rate=())
     >>> asked_kind("How many samples can the labs test per hour?")
-    AskedKind(kind='count', unit='', rate=('小时', '时'))
+    AskedKind(kind='count', unit='份|管', rate=('小时', '时'))
     >>> asked_kind("When will the centre be finished?").kind, asked_kind("武汉说的三个城市是什么?").kind
     ('when', '')
     """
