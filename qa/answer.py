@@ -733,9 +733,11 @@ def evidence_features(
     window = "".join(_body(data.sentences[p]) for p in sentences.window(best.position, WINDOW))
     doc: Document = data.documents[best.doc_id]
     place_ok = True
+    paragraph = _paragraph(doc, data.sentences[best.position])
     if terms.regions:
         named_nearby = {p.region for p in find_places(window)}
         place_ok = any(r == doc.region or r in named_nearby for r in terms.regions)
+        place_ok = place_ok and local_places_ok(question, window + fold(paragraph))
     asked = asked_kind(question)
     return Evidence(
         distinctness=distinctness([c.dense for c in candidates]),
@@ -743,11 +745,27 @@ def evidence_features(
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted),
-        years_ok=years_ok(question, window + _paragraph(doc, data.sentences[best.position])),
+        years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),
         kind_held=1.0 if asked.kind and holds_kind(asked, quoted, question) else 0.0,
     )
+
+
+def local_places_ok(question: str, folded_text: str) -> bool:
+    """Every county or district the question names is named in ``folded_text`` (the
+    evidence and its paragraph): a city-wide target is not what a district set.
+
+    >>> local_places_ok("What radius did Yidu set?", "宜昌打造10分钟急救圈"), local_places_ok("宜都呢?", "宜都市建成")
+    (False, True)
+    """
+    from qa.metadata import local_place_forms
+
+    for place in find_places(question):
+        forms = local_place_forms(place.text)
+        if forms and not any(f in folded_text for f in forms):
+            return False
+    return True
 
 
 def missing_share(terms: QueryTerms, folded_text: str) -> float:
