@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import AskedKind, asked_kind, holds_kind, kind_position
+from qa.answer_type import AskedKind, asked_kind, holds_kind, kind_position, without_question_numbers
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -420,9 +420,16 @@ class Evidence:
     top_dense: float = 0.0  # the best sentence's cosine similarity to the question
     missing: float = 0.0  # idf share of the rarest question term absent near the best sentence
     kind_held: float = 0.0  # 1: a particular kind of fact is asked and the quotes hold it
+    asks_kind: float = 0.0  # 1: the question asks a kind of fact the rules check (a figure, date, person…)
+    unit_held: float = 0.0  # 1: the question asks a count in a named unit and the quotes hold one
+    number_in_quote: float = 0.0  # 1: the quotes hold a figure (a number that is not a year or an ordinal)
+    place_match: float = 0.0  # 1: the question names a place and the best sentence's document is about it
+    margin: float = 0.0  # the best sentence's score minus the runner-up's
 
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+# A figure: a number that is not a year (2021年), a date (6月28日) or an ordinal (第3).
+_FIGURE = re.compile(r"(?<![\d.第])(?!(?:19|20)\d{2}年)\d+(?:\.\d+)?(?![\d.]*\s*[月日])(?![\d.])")
 
 
 def answer_type_ok(question: str, evidence_text: str) -> bool:
@@ -749,6 +756,11 @@ def evidence_features(
         top_dense=best.dense,
         missing=missing_share(terms, window),
         kind_held=1.0 if asked.kind and holds_kind(asked, quoted, question) else 0.0,
+        asks_kind=1.0 if asked.strict else 0.0,
+        unit_held=1.0 if asked.unit and holds_kind(asked, quoted, question) else 0.0,
+        number_in_quote=1.0 if _FIGURE.search(without_question_numbers(fold(quoted), fold(question))) else 0.0,
+        place_match=1.0 if terms.regions and doc.region in terms.regions else 0.0,
+        margin=best.score - candidates[1].score if len(candidates) > 1 else 0.0,
     )
 
 

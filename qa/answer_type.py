@@ -105,7 +105,8 @@ _NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
 # Question patterns, most specific first: "how many minutes" is a duration, "how
 # much money" is money before it is a count.
 _Q = [
-    ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|每(?:小时|天|日|周|月|年)")),
+    ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
+                        r"每(?:小时|天|日|周|月|年)")),
     ("when", re.compile(
         r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|\bwhen\b|\b(?:which|what) (?:year|date|month|day)\b|"
         r"\bby when\b|\bhow soon\b|\bsince when\b")),
@@ -253,15 +254,17 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     (False, True)
     >>> holds_kind(AskedKind("count", rate=("小时", "时")), "日单管检测能力达2万份")
     False
+    >>> holds_kind(AskedKind("when"), "2021年建设疾控中心", "Which month in 2021 did it open?")
+    False
     """
     t = fold(text)
     if asked.rate and not any(r in t for r in asked.rate):
         return False
     kind = asked.kind
+    if kind in ("when", "money", "percent", "duration", "distance", "size", "count"):
+        t = without_question_numbers(t, fold(question))
     if kind == "when":
         return bool(_DATE.search(t))
-    if kind in ("money", "percent", "duration", "distance", "size", "count"):
-        t = without_question_numbers(t, fold(question))
     if kind == "money":
         return bool(_MONEY.search(t))
     if kind == "percent":

@@ -57,7 +57,12 @@ from typing import Mapping, Sequence
 import numpy as np
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
-FEATURES = ("distinctness", "top_dense", "coverage", "window", "missing", "kind", "en")
+# Every named feature :func:`feature_values` measures; ``qa calibrate`` keeps the subset
+# that five-fold cross-validation on the tuning questions prefers
+# (:func:`qa.calibration.select_features`), starting from BASE_FEATURES.
+FEATURES = ("distinctness", "top_dense", "coverage", "window", "missing", "kind", "en",
+            "asks_kind", "unit_held", "number_in_quote", "place_match", "margin")
+BASE_FEATURES = ("distinctness", "top_dense", "coverage", "window", "missing", "kind", "en")
 # L2 penalty on the standardised weights (not on the bias). With ~150 labelled
 # questions a penalty of 1 keeps any single weight from growing to separate a
 # handful of items perfectly; 1.0 is the usual default of such fits, not tuned.
@@ -80,6 +85,11 @@ def feature_values(evidence, lang: str) -> dict[str, float]:
         "missing": float(evidence.missing),
         "kind": float(evidence.kind_held),
         "en": 1.0 if lang == "en" else 0.0,
+        "asks_kind": float(getattr(evidence, "asks_kind", 0.0)),
+        "unit_held": float(getattr(evidence, "unit_held", 0.0)),
+        "number_in_quote": float(getattr(evidence, "number_in_quote", 0.0)),
+        "place_match": float(getattr(evidence, "place_match", 0.0)),
+        "margin": float(getattr(evidence, "margin", 0.0)),
     }
 
 
@@ -142,8 +152,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, iterations: int =
 
 
 def fit_model(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], source: str = "",
-              l2: float = L2) -> Model:
-    """Standardise the :data:`FEATURES` of ``rows`` and fit :func:`fit_logistic`.
+              l2: float = L2, features: Sequence[str] = BASE_FEATURES) -> Model:
+    """Standardise the ``features`` of ``rows`` and fit :func:`fit_logistic`.
 
     >>> rows = [{"window": v, "kind": 1.0} for v in (0.1, 0.2, 0.8, 0.9)]
     >>> m = fit_model(rows, [False, False, True, True])
@@ -152,13 +162,16 @@ def fit_model(rows: Sequence[Mapping[str, float]], labels: Sequence[bool], sourc
     """
     if not rows:
         raise ValueError("no labelled evidence to fit the answerability model on")
-    x = np.array([[float(r.get(f, 0.0)) for f in FEATURES] for r in rows], dtype=np.float64)
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown answerability features {unknown}; valid: {', '.join(FEATURES)}")
+    x = np.array([[float(r.get(f, 0.0)) for f in features] for r in rows], dtype=np.float64)
     y = np.array([1.0 if label else 0.0 for label in labels])
     mean = x.mean(axis=0)
     std = x.std(axis=0)
     std[std < 1e-9] = 1.0  # a constant feature: leave it unscaled (its weight stays ~0)
     w, b = fit_logistic((x - mean) / std, y, l2=l2)
-    return Model(FEATURES, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std),
+    return Model(tuple(features), tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std),
                  tuple(round(float(v), 6) for v in w), round(b, 6), source, len(rows))
 
 
