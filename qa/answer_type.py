@@ -70,10 +70,22 @@ _EN_UNIT = {
     "household": "户|家", "family": "户|家", "mu": "亩", "ton": "吨", "tonne": "吨", "case": "例|起",
     "accident": "起", "room": "间|个", "ward": "间|个", "laboratory": "个|家|间|所", "lab": "个|家|间|所",
     "sample": "份|管", "test": "份|管|人次", "station": "个|座|处", "centre": "个|家|座|所", "center": "个|家|座|所",
+    "academician": _PERSONS, "representative": _PERSONS, "deputy": _PERSONS, "specialist": _PERSONS,
+    "officer": _PERSONS, "policeman": _PERSONS, "firefighter": _PERSONS, "inspector": _PERSONS, "child": _PERSONS,
+    "children": _PERSONS, "villager": _PERSONS, "poor": _PERSONS, "camera": "台|个|部|路", "point": "个|处",
+    "post": "个|处", "site": "个|处", "village": "个", "community": "个", "county": "个", "district": "个",
+    "city": "个|座", "country": "个", "meeting": "次|场", "session": "次|场|届", "line": "条", "route": "条",
+    "road": "条|公里", "expressway": "条|公里", "highway": "条|公里", "bridge": "座", "park": "个|座|家",
+    "institution": "家|个|所", "organisation": "家|个", "organization": "家|个", "agency": "家|个",
+    "facility": "个|处|座", "building": "栋|座|个", "house": "套|栋|户", "flat": "套", "apartment": "套",
+    "task": "项|个|条", "policy": "项|条", "document": "份|个|件", "event": "次|场|起", "inspection": "次|轮",
+    "visit": "次", "shipment": "次|批|列", "train": "列|趟", "ship": "艘", "vessel": "艘", "plane": "架",
+    "flight": "班|架次", "tree": "棵|株", "unit": "个|家", "group": "个|支|批", "batch": "批",
 }
 # Measure words of things (not people, money, time or length); a count asked in one
 # of them is also answered by the all-purpose 个 and vice versa.
 _THING_WORDS = frozenset("个 家 项 所 座 处 支 条 间 张 台 辆 批 类 件 栋 套 户 床 批 场 場 期 届".split())
+_EN_PLURALS = frozenset("people children staff personnel police".split())
 # Words that end the noun phrase after "how many" (the verb or a preposition).
 _EN_PHRASE_END = frozenset(
     "did does do are were is was will would can could should has have had in of for at on by to from with "
@@ -112,6 +124,8 @@ _Q = [
         r"\bby when\b|\bhow soon\b|\bsince when\b")),
     ("money", re.compile(
         r"多少钱|多少资金|多少经费|多少投资|投资多少|投入多少|花了多少|花费多少|多少(?:万|亿)?元|几(?:万|亿)元|"
+        r"(?:投资|资金|经费|预算|生产总值|GDP|gdp|收入|工资|薪酬|费用|成本|造价|补贴|奖励)(?:额|总额|规模)?"
+        r"(?:是|为|达|达到|有|共)?多少|"
         r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate)|will\b.*\b(?:cost|invest|spend))|"
         r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\bearns?\b|"
         r"\b(?:what|how much) (?:is|was|are|were)\s+(?:the |an? )?(?:average |annual |monthly |yearly |per-capita )*"
@@ -125,7 +139,7 @@ _Q = [
         r"多久|多长时间|多少(?:分钟|小时|天|年时间)|几(?:分钟|小时|天)|几年时间|多快|"
         r"\bhow long\b|\bhow quickly\b|\bhow fast\b|\bhow many (?:minutes|hours|days|weeks|months|years)\b|"
         r"\bwithin how\b|\bwhat travel time\b")),
-    ("distance", re.compile(r"多远|多少公里|多少千米|多少米|\bhow far\b|\bradius\b|\bdistance\b|\bwhat range\b")),
+    ("distance", re.compile(r"多远|\bhow far\b|\bradius\b|\bdistance\b|\bwhat range\b")),
     ("size", re.compile(r"多大|面积|多少平方米|\bhow (?:big|large)\b|\bwhat (?:area|size)\b")),
     ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b")),
     ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b")),
@@ -134,7 +148,8 @@ _Q = [
     ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b")),
 ]
 # A figure of these kinds stated in the question itself (see asked_kind).
-_STATED = {"percent": re.compile(r"\d+(?:\.\d+)?\s*%|百分之[一二三四五六七八九十]"), "money": _MONEY}
+_STATED = {"percent": re.compile(r"\d+(?:\.\d+)?\s*%|百分之[一二三四五六七八九十]"),
+           "money": re.compile(r"\d+(?:\.\d+)?\s*(?:多|余)?\s*(?:万|亿|千)?元")}
 # Units the question names after 多少/几 ("多少间" needs 间 in the answer).
 _ASKS_UNIT = re.compile(r"(?<!哪)(?:多少|几)(" + "|".join(u for u in UNITS if u not in ("省", "市", "县")) + ")")
 _RATE_UNIT = {"hour": ("小时", "时"), "day": ("日", "天"), "week": ("周",), "month": ("月",), "year": ("年",)}
@@ -222,22 +237,31 @@ def unit_family(unit: str) -> str:
 
 
 def _en_unit(question: str) -> str:
-    """The measure words of the thing an English "how many …" question counts ("" if none).
+    """The measure words of the thing an English "how many …" question counts ("" if
+    none): the head noun, i.e. the first plural of the noun phrase after "how many",
+    which ends at a verb (did, are, scored…) or a preposition.
 
     >>> _en_unit("how many high-tech enterprises did the prefecture have?")
     '家|个|户'
     >>> _en_unit("how many beds does the campus keep?"), _en_unit("how many were built?")
     ('张|床', '')
+    >>> _en_unit("how many community party secretaries in ezhou?"), _en_unit("how many scored below 50 points?")
+    ('', '')
     """
     m = re.search(r"\bhow many\s+(.*)", question)
     if not m:
         return ""
-    for word in re.findall(r"[a-z]+", m.group(1))[:5]:
-        if word in _EN_PHRASE_END:
+    phrase: list[str] = []
+    for word in re.findall(r"[a-z]+(?:-[a-z]+)*", m.group(1))[:6]:
+        if word in _EN_PHRASE_END or (word.endswith("ed") and len(word) > 4 and "-" not in word):
             break
-        for form in (word, word[:-1], word[:-2], word[:-3] + "y"):
-            if form in _EN_UNIT and (form == word or word.endswith("s")):
-                return _EN_UNIT[form]
+        phrase.append(word)
+    # The head is the first plural: "grid workers", "academicians lead", not the
+    # modifier in "community party secretaries".
+    head = next((w for w in phrase if w in _EN_PLURALS or (w.endswith("s") and not w.endswith("ss"))), "")
+    for form in (head, head[:-1], head[:-2], head[:-3] + "y"):
+        if head and form in _EN_UNIT and (form == head or head.endswith("s")):
+            return _EN_UNIT[form]
     return ""
 
 
