@@ -536,6 +536,26 @@ def passes_rules(e: Evidence) -> bool:
     return e.place_ok and e.type_ok and e.years_ok and e.window_coverage > 0
 
 
+# A refusal quotes what the documents do say when at least this share of the
+# question's term weight is near the best sentence (a near miss: the topic is there,
+# the asked fact is not). Half is a plain majority, not tuned: it only changes the
+# refusal's wording, never whether the question is refused.
+NEAR_MISS_COVERAGE = 0.5
+
+
+def is_near_miss(e: Evidence) -> bool:
+    """Whether a refused question is a near miss worth saying what the documents give:
+    the right place and period, and the passage lacks the asked kind of fact or holds
+    most of the question's terms.
+
+    >>> is_near_miss(Evidence(1.0, 0.2, 0.6, True)), is_near_miss(Evidence(1.0, 0.2, 0.1, True))
+    (True, False)
+    >>> is_near_miss(Evidence(1.0, 0.2, 0.1, True, type_ok=False)), is_near_miss(Evidence(1.0, 0.2, 0.9, False))
+    (True, False)
+    """
+    return e.place_ok and e.years_ok and (not e.type_ok or e.window_coverage >= NEAR_MISS_COVERAGE)
+
+
 def confidence(e: Evidence, lang: str = "zh", model=None) -> float:
     """The probability that the documents answer the question, compared with the
     calibrated threshold.
@@ -965,7 +985,7 @@ def answer_question(
     citations: tuple[Citation, ...] = ()
     if refused:
         text = REFUSAL[a.lang]
-        if e is not None and not e.type_ok and e.place_ok and e.years_ok and a.selection.quotes:
+        if e is not None and is_near_miss(e) and a.selection.quotes:
             text += " " + what_they_give(a.selection.quotes[0], retriever.data.documents, a.lang)
     else:
         docs = retriever.data.documents
