@@ -14,8 +14,10 @@ kind          asked as                                        evidence must hold
 ============  ==============================================  ==========================
 ``when``      哪一年, 什么时候, when, which year, by when        a date (2019年, 7月, 年底)
 ``money``     多少钱/资金, 投资多少, how much money/invest      a number of 元 (万元, 亿元)
-``percent``   比例, 占比, 百分之几, what share/percentage     a percentage (30%, 百分之, 成)
+``percent``   比例, 占比, 百分之几, what share/percentage     a percentage (30%, 百分之, 成; a share
+                                                              such as 占多少 not a multiple, 三倍)
 ``duration``  多久, 多长时间, how long/quickly, how many minutes  a number of 分钟/小时/天/年…
+``distance``  多远, how far, what radius/distance             a length or a travel time (15分钟, 3公里)
 ``count``     多少个/名…, 几个, how many                       a number (with the asked unit)
 ``who``       谁, 哪位, who, whom                             an office or a person's title
 ``where``     哪里, 在哪, 哪个会场/地点, where                    a place or venue word
@@ -23,8 +25,16 @@ kind          asked as                                        evidence must hold
 ``name``      叫什么, 什么名称, called, named, nickname         a quoted or titled name (“…” 《…》)
 ============  ==============================================  ==========================
 
-``rate`` (per hour, 每小时…) is kept apart: a question asking "per hour" needs the
-hour in the evidence even when it holds a number.
+``rate`` (per hour, an hour, hourly, 每小时…) is kept apart: a question asking "per
+hour" needs the hour in the evidence even when it holds a number.
+
+The asked unit: 多少家/间/名… and English "how many <noun>" (the head noun: the
+first plural before the verb, through :data:`_EN_UNIT`) name the measure words a
+count must carry; a thing's own measure word and the all-purpose 个 stand for each
+other (:func:`unit_family`), people take 人/名/位. A figure the question itself
+states (the 35 of "before it added 35 more") never counts as the answer
+(:func:`without_question_numbers`), and a question that states a percentage or an
+amount of money ("哪些单位的比例已提升至30%?") asks for something else.
 
 >>> asked_kind("宜昌打造多少分钟急救圈?").kind, asked_kind("Who heads the bureau?").kind
 ('duration', 'who')

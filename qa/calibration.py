@@ -3,9 +3,11 @@
 ``qa ask`` refuses when the answer confidence (:func:`qa.answer.confidence`, the
 probability of the logistic model of :mod:`qa.answerability`) is below a threshold.
 ``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl`` does both steps in
-one command: it measures the evidence features of every tuning question, fits the
-model (``qa/answerability.json``), scores the questions with it and chooses the
-thresholds (:func:`pick_threshold`, ``qa/calibration.json``).
+one command: it measures the evidence features of every tuning question, chooses
+the model's features by five-fold cross-validation (:func:`select_features`), fits
+the model (``qa/answerability.json``), scores the questions with it and chooses the
+thresholds (:func:`pick_threshold`, ``qa/calibration.json``, with the selection's
+trace).
 ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``) overrides the stored value.
 Never pass the test part (eval/test.jsonl): its figures are the held-out ones.
 
