@@ -487,7 +487,10 @@ class LocalStore:
                 sizes = [(seg, c + s, 0) for seg, c, s in conn.execute("SELECT seg, chunks, sentences FROM segments")]
                 dead = dict(conn.execute("SELECT seg, COUNT(*) FROM tombstones GROUP BY seg").fetchall())
                 segments = [(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes]
-                plan = choose_merge(segments) or (choose_final_merge(segments, frozenset(self._fresh)) if bulk else ())
+                # A bulk build's final merge comes first: it takes in whatever the class
+                # merges would have merged on the way, so each row is rewritten once.
+                final = choose_final_merge(segments, frozenset(self._fresh)) if bulk else ()
+                plan = final or choose_merge(segments)
                 if not plan:
                     if bulk:  # a bulk write grows the journal to its size; give the space back
                         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
