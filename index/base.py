@@ -193,6 +193,12 @@ class Snapshot(Protocol):
         """True when ranking one query (all but embedding it) is well under a millisecond."""
         ...
 
+    def nearest_off_thread(self) -> bool:
+        """True when :meth:`nearest` on the whole index may run on another thread while
+        the calling thread reads :meth:`lexical` (it reads only immutable data, no
+        connection bound to the caller's read transaction)."""
+        ...
+
 
 class Store(Protocol):
     """An index backend. Writes are atomic; readers never see half of one."""

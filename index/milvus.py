@@ -742,6 +742,9 @@ class MilvusSnapshot:
     def light(self) -> bool:
         return False  # every ranking step is a round trip to Milvus
 
+    def nearest_off_thread(self) -> bool:
+        return False  # one client, one request at a time: kept simple
+
     # ------------------------------------------------------------------ scope
 
     def _filter(self, scope: Scope) -> str:

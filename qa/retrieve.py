@@ -10,6 +10,7 @@ two are fused by :mod:`qa.fusion`.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,6 +51,8 @@ class QueryPlan:
 # search and waited on each other's switch intervals; in turns they do not. The
 # embedding and FAISS stay outside, where threads do run in parallel.
 _RANKING = threading.Lock()
+# Threads that run a large index's dense side beside its BM25 side (Retriever.retrieve).
+_HELPERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-dense")
 
 
 @lru_cache(maxsize=4096)
@@ -296,16 +299,27 @@ class Retriever:
         if scope.is_empty:
             return Retrieval((), (), vector, plan)
         nearest = None
-        if mode in ("dense", "hybrid"):
-            vector = self.embed_query(plan.folded) if query_vector is None else query_vector
-            # Outside the turns: FAISS and numpy release the GIL, so searches of a
-            # large index by concurrent threads use every core.
-            nearest = self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
+        dense = None
+        if mode == "hybrid" and scope.is_everything and self.snapshot.nearest_off_thread():
+            # The dense side (embedding the question, FAISS) on a helper thread while
+            # this one reads BM25's postings: both release the GIL for most of their
+            # time, so on a large index the two overlap instead of adding up.
+            dense = _HELPERS.submit(self._dense, plan, query_vector, scope)
+        elif mode in ("dense", "hybrid"):
+            vector, nearest = self._dense(plan, query_vector, scope)
         lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
         if mode in ("bm25", "hybrid"):
             lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope, self.lexical_depth)
+        if dense is not None:
+            vector, nearest = dense.result()
         with _RANKING:
             return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode)
+
+    def _dense(self, plan: QueryPlan, query_vector: np.ndarray | None, scope: Scope):
+        vector = self.embed_query(plan.folded) if query_vector is None else query_vector
+        # Outside the turns: FAISS and numpy release the GIL, so searches of a
+        # large index by concurrent threads use every core.
+        return vector, self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
 
     def _rank(self, plan: QueryPlan, vector: np.ndarray | None,
               nearest: tuple[np.ndarray, np.ndarray] | None, lex_pos: np.ndarray, lex_val: np.ndarray,

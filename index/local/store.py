@@ -728,6 +728,11 @@ class LocalSnapshot:
     def light(self) -> bool:
         return int(self.chunk_base[-1] + self.sentence_base[-1]) <= LIGHT_MAX_VECTORS
 
+    def nearest_off_thread(self) -> bool:
+        # Unfiltered, nearest() reads only the segments (immutable) and the tombstone
+        # masks of this state; lexical() reads the catalogue on the caller's connection.
+        return not self.light()
+
     # ------------------------------------------------------------------ scope
 
     def _segment_masks(self, scope: Scope) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
