@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 from functools import lru_cache
+from typing import Mapping
 
 from qa.fold import to_simplified
 
@@ -28,6 +29,8 @@ _SKIP = frozenset(
     city county government year years people'""".split()
 )
 _MAX_SENSES = 3
+# Senses per English word when the corpus is at hand (see corpus_senses).
+MAX_CORPUS_SENSES = 3
 
 
 def _cedict_path() -> str | None:
@@ -113,27 +116,127 @@ def _lookup(word: str, dictionary: dict[str, tuple[str, ...]]) -> tuple[str, ...
     return ()
 
 
-def translate_query(folded: str) -> tuple[list[str], float]:
+def english_forms(word: str) -> tuple[str, ...]:
+    """``word`` and the forms a dictionary is likelier to list: American spelling
+    (CC-CEDICT glosses in American English) and the singular.
+
+    >>> english_forms("neighbourhoods"), english_forms("centre"), english_forms("standardised")
+    (('neighbourhoods', 'neighborhoods', 'neighbourhood', 'neighborhood'), ('centre', 'center'), ('standardised', 'standardized', 'standardize'))
+    """
+    forms = [word]
+    us = re.sub(r"our(?=s?$|hoods?$|ed$|ing$|able$)", "or", word)
+    us = re.sub(r"tre(s?)$", r"ter\1", us)
+    us = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", us)
+    forms.append(us)
+    for w in (word, us):
+        if w.endswith("ies") and len(w) > 4:
+            forms.append(w[:-3] + "y")
+        elif w.endswith(("ses", "xes", "ches", "shes")):
+            forms.append(w[:-2])
+        elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+            forms.append(w[:-1])
+        elif w.endswith("ized"):
+            forms.append(w[:-1])
+    return tuple(dict.fromkeys(forms))
+
+
+def _canonical(word: str) -> str:
+    """The last of :func:`english_forms`: American spelling, singular ("centres" → "center")."""
+    return english_forms(word)[-1]
+
+
+@lru_cache(maxsize=1)
+def _phrase_dictionary() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """CC-CEDICT senses that are exactly a phrase of two or three words, keyed by the
+    phrase's canonical words: ("health", "center") → 卫生院…"""
+    path = _cedict_path()
+    if path is None:
+        return {}
+    with open(path, "rb") as fh:
+        lines = pickle.load(fh)
+    out: dict[tuple[str, ...], list[str]] = {}
+    for line in lines:
+        match = re.match(r"(\S+) (\S+) \[[^\]]*\] (/.*/)", line)
+        if not match:
+            continue
+        simplified = match.group(2)
+        if not 2 <= len(simplified) <= 6 or not all("\u4e00" <= ch <= "\u9fff" for ch in simplified):
+            continue
+        for gloss in _gloss_phrases(match.group(3)):
+            key = tuple(_canonical(w) for w in gloss.split())
+            out.setdefault(key, []).append(simplified)
+    return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
+
+
+def corpus_senses(word: str, df: Mapping[str, int], limit: int | None = None) -> tuple[str, ...]:
+    """The Chinese senses of an English ``word`` that the corpus actually uses.
+
+    Every headword CC-CEDICT glosses as the word (any of its :func:`english_forms`),
+    then those whose short gloss phrase holds it ("medical treatment" → 医疗), kept
+    only when ``df`` (the index's document frequencies) says the corpus holds them;
+    within each of the two kinds the corpus's most frequent first, ``limit`` in all.
+
+    >>> corpus_senses("emergency", {"应急": 9, "急救": 2, "抢险": 0})
+    ('应急', '急救')
+    """
+    strict: list[str] = []
+    loose: list[str] = []
+    for form in english_forms(word.lower()):
+        strict += [s for s in _lookup(form, _all_senses()) if df.get(s, 0) > 0]
+        loose += [s for s in _lookup(form, _all_senses(phrases=True)) if df.get(s, 0) > 0]
+    strict = sorted(dict.fromkeys(strict), key=lambda s: -df[s])
+    loose = sorted((s for s in dict.fromkeys(loose) if s not in strict), key=lambda s: -df[s])
+    return tuple((strict + loose)[: MAX_CORPUS_SENSES if limit is None else limit])
+
+
+def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[list[str], float]:
     """Chinese terms for the English words of a folded question, and the share translated.
 
     The share counts content words only (stopwords excluded), so "How many red grid
     stations?" is judged on red/grid/stations.
+
+    With ``df`` (the index's document frequencies) the translation reads the corpus:
+    phrases of two or three words that CC-CEDICT glosses as a whole ("health centre")
+    come before single words, and only senses the corpus uses are kept
+    (:func:`corpus_senses`); a word none of whose senses occur is not translated.
+    Without it, the three shortest senses of each word (no corpus at hand).
     """
     from qa.metadata import place_aliases
 
-    words = [w.strip("'-") for w in _WORD.findall(folded)]
-    words = [w for w in words if w and w not in _SKIP]
+    raw = [w.strip("'-") for w in _WORD.findall(folded)]
+    raw = [w for w in raw if w]
+    words = [w for w in raw if w not in _SKIP]
     if not words:
         return [], 0.0
     aliases = place_aliases()
-    dictionary = _reverse_dictionary()
     terms: list[str] = []
+    done: set[int] = set()  # positions in ``raw`` translated as part of a phrase
+    if df is not None:
+        phrases = _phrase_dictionary()
+        canon = [_canonical(w) for w in raw]
+        for n in (3, 2):
+            for i in range(len(raw) - n + 1):
+                if any(j in done for j in range(i, i + n)) or raw[i] in _SKIP or raw[i + n - 1] in _SKIP:
+                    continue
+                found = [t for t in phrases.get(tuple(canon[i : i + n]), ()) if df.get(t, 0) > 0]
+                if found:
+                    found.sort(key=lambda t: -df[t])
+                    terms.extend(t for t in found[:MAX_CORPUS_SENSES] if t not in terms)
+                    done.update(range(i, i + n))
+    dictionary = _reverse_dictionary()
     translated = 0
-    for word in words:
+    for i, word in enumerate(raw):
+        if word in _SKIP:
+            continue
+        if i in done:
+            translated += 1
+            continue
         found: tuple[str, ...] = ()
         if word in aliases:
             name = to_simplified(aliases[word])
             found = (name, re.sub(r"(市|州|县|区|土家族苗族自治州)$", "", name))
+        elif df is not None:
+            found = corpus_senses(word, df)
         else:
             found = _lookup(word, dictionary)
         if found:
