@@ -26,7 +26,11 @@ _SKIP = frozenset(
     """a an the of to in on for and or is are was were be been by with what which who whom how many much
     did does do at as it its this that these those there their they them from into about set has have had
     will would should can could must may according per each all any some other than then so such not no
-    city county government year years people'""".split()
+    city county government year years people'
+    under within through between after before during over among across against toward towards
+    also very more most just only own same both either neither whether while where when why
+    i me my we us our you your he him his she her itself themselves himself herself ourselves
+    been being having doing get got go went goes gone come came take took make made give gave""".split()
 )
 _MAX_SENSES = 3
 # Senses per English word when the corpus is at hand (see corpus_senses).
