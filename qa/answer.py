@@ -48,6 +48,7 @@ from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
 from qa.index.lexical import tokenize
 from qa.retrieve import validate_k
+from qa.translate import english_forms  # defined beside the dictionary it serves
 from qa.types import Answer, Citation, Document, Filters, Hit, Sentence, Turn
 
 REFUSAL = {"zh": "未在文档中找到相关内容。", "en": "Not found in the documents."}
@@ -289,30 +290,6 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             groups.append(tuple(dict.fromkeys(senses)))
     weights = tuple(max(stats.idf(t) for t in g) for g in groups)
     return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places))
-
-
-def english_forms(word: str) -> tuple[str, ...]:
-    """``word`` and the forms a dictionary is likelier to list: American spelling
-    (CC-CEDICT glosses in American English) and the singular.
-
-    >>> english_forms("neighbourhoods"), english_forms("centre"), english_forms("standardised")
-    (('neighbourhoods', 'neighborhoods', 'neighbourhood', 'neighborhood'), ('centre', 'center'), ('standardised', 'standardized', 'standardize'))
-    """
-    forms = [word]
-    us = re.sub(r"our(?=s?$|hoods?$|ed$|ing$|able$)", "or", word)
-    us = re.sub(r"tre(s?)$", r"ter\1", us)
-    us = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", us)
-    forms.append(us)
-    for w in (word, us):
-        if w.endswith("ies") and len(w) > 4:
-            forms.append(w[:-3] + "y")
-        elif w.endswith(("ses", "xes", "ches", "shes")):
-            forms.append(w[:-2])
-        elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
-            forms.append(w[:-1])
-        elif w.endswith("ized"):
-            forms.append(w[:-1])
-    return tuple(dict.fromkeys(forms))
 
 
 def _soft_match(term: str, text: str) -> float:

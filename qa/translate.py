@@ -207,7 +207,9 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
     """
     from qa.metadata import place_aliases
 
-    raw = [w.strip("'-") for w in _WORD.findall(folded)]
+    # A hyphenated compound ("emergency-care") is read as its words, so that each
+    # part, and the parts together as a phrase, can be looked up.
+    raw = [part.strip("'") for w in _WORD.findall(folded) for part in w.split("-")]
     raw = [w for w in raw if w]
     words = [w for w in raw if w not in _SKIP]
     if not words:
