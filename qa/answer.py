@@ -244,6 +244,7 @@ class QueryTerms:
     groups: tuple[tuple[str, ...], ...]
     weights: tuple[float, ...]
     regions: frozenset[str]
+    unknown: frozenset[str] = frozenset()  # English names the corpus never uses (see english_names)
 
 
 def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
@@ -255,7 +256,7 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
     ((('打造',), ('分钟',), ('急救',)), ['宜昌市'])
     """
     from qa.synonyms import expand_en, expand_zh
-    from qa.translate import english_senses
+    from qa.translate import english_senses, unknown_name
 
     folded = fold(query)
     places = find_places(query)
@@ -270,6 +271,8 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
                 groups.append(((token,) if len(token) >= 2 else ()) + synonyms)
         elif token[0].isdigit() or (stats.df.get(token, 0) > 0 and token not in _EN_SKIP):
             groups.append((token,))  # numbers, and Latin terms the corpus uses (P2, ICU, GDP)
+    names = english_names(query, place_words)
+    unknown: set[str] = set()
     # A hyphenated compound ("emergency-care") is one concept: one group holding
     # the senses of all its parts, so a sentence is not rewarded twice for
     # matching the parts separately (应急 + 救治) over the compound (急救).
@@ -286,10 +289,30 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             found.sort(key=lambda s: -stats.df[s])
             senses += found[:MAX_SENSES]
             senses += [s for s in expand_en(word) if stats.df.get(s, 0) > 0]
+        if not senses and compound in names and unknown_name(compound, folded, stats.df):
+            unknown.add(compound)
+            senses = [compound]  # a name the corpus never uses: a term no sentence holds
         if senses:
             groups.append(tuple(dict.fromkeys(senses)))
     weights = tuple(max(stats.idf(t) for t in g) for g in groups)
-    return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places))
+    return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places), frozenset(unknown))
+
+
+_EN_NAME = re.compile(r"(?<![.?!:]\s)(?<!^)\b[A-Z][a-z]+(?:-[A-Z][a-z]+)*\b")
+
+
+def english_names(query: str, place_words: set[str] = frozenset()) -> set[str]:
+    """Capitalised English words inside a sentence (not the first word), folded: names.
+
+    When none of a name's senses occurs in the corpus, the question asks about
+    something the documents never mention (Mars), so it stays a question term that no
+    sentence can cover, as an unknown Chinese word does, instead of being dropped.
+
+    >>> sorted(english_names("What is the population of Mars? And Wuhan?", {"wuhan"}))
+    ['mars']
+    """
+    found = {fold(m.group(0)) for m in _EN_NAME.finditer(query)}
+    return {w for w in found if w not in place_words and w not in _EN_SKIP}
 
 
 def _soft_match(term: str, text: str) -> float:
@@ -407,6 +430,7 @@ class Evidence:
     top_dense: float = 0.0  # the best sentence's cosine similarity to the question
     missing: float = 0.0  # idf share of the rarest question term absent near the best sentence
     kind_held: float = 0.0  # 1: a particular kind of fact is asked and the quotes hold it
+    names_ok: bool = True  # the question names nothing the corpus never mentions (QueryTerms.unknown)
 
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
@@ -455,15 +479,15 @@ def distinctness(similarities: Sequence[float]) -> float:
 
 
 def passes_rules(e: Evidence) -> bool:
-    """The hard rules: the right place, the named year, the asked kind of fact, and
-    at least one question term near the best sentence.
+    """The hard rules: the right place, no name the corpus never mentions, the named
+    year, the asked kind of fact, and at least one question term near the best sentence.
 
     >>> passes_rules(Evidence(2.0, 0.5, 0.75, True)), passes_rules(Evidence(2.0, 0.5, 0.75, False))
     (True, False)
-    >>> passes_rules(Evidence(3.0, 0.0, 0.0, True))
-    False
+    >>> passes_rules(Evidence(3.0, 0.0, 0.0, True)), passes_rules(Evidence(2.0, 0.5, 0.75, True, names_ok=False))
+    (False, False)
     """
-    return e.place_ok and e.type_ok and e.years_ok and e.window_coverage > 0
+    return e.place_ok and e.names_ok and e.type_ok and e.years_ok and e.window_coverage > 0
 
 
 def confidence(e: Evidence, lang: str = "zh", model=None) -> float:
@@ -686,6 +710,7 @@ def evidence_features(
         top_dense=best.dense,
         missing=missing_share(terms, window),
         kind_held=1.0 if asked.kind and holds_kind(asked, quoted, question) else 0.0,
+        names_ok=not terms.unknown,
     )
 
 

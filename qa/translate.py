@@ -249,3 +249,59 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
             translated += 1
             terms.extend(t for t in found if t and t not in terms)
     return terms, translated / len(words)
+
+
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _proper_names() -> dict[str, tuple[str, ...]]:
+    """Capitalised one-word CC-CEDICT senses (names: "Mars" → 火星), by lower-case word."""
+    path = _cedict_path()
+    if path is None:
+        return {}
+    with open(path, "rb") as fh:
+        lines = pickle.load(fh)
+    out: dict[str, list[str]] = {}
+    for line in lines:
+        match = re.match(r"(\S+) (\S+) \[[^\]]*\] (/.*/)", line)
+        if not match or not all("\u4e00" <= ch <= "\u9fff" for ch in match.group(2)):
+            continue
+        for sense in match.group(3).strip("/").split("/"):
+            sense = re.sub(r"\([^)]*\)", "", sense).strip()
+            if re.fullmatch(r"[A-Z][a-z]+", sense):
+                out.setdefault(sense.lower(), []).append(match.group(2))
+    return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
+
+
+def unknown_name(word: str, folded: str, df: Mapping[str, int]) -> bool:
+    """Whether a capitalised ``word`` of the question names something the corpus never
+    mentions: the dictionary has it as a name, spelt exactly so (Mars → 火星), yet none
+    of those senses occurs, nor the word itself, and it is not part of a phrase whose
+    senses do. A name the dictionary does not list (most transliterated place names),
+    or lists only as an ordinary word (gorge), cannot be judged; months and weekdays
+    are dates, not names.
+
+    >>> unknown_name("mars", "population of mars", {"人口": 3}), unknown_name("mars", "population of mars", {"火星": 1})
+    (True, False)
+    >>> unknown_name("jiajinshan", "the jiajinshan tunnel", {}), unknown_name("july", "on july 16", {})
+    (False, False)
+    """
+    if word in _CALENDAR or df.get(word, 0) > 0:
+        return False
+    senses = _proper_names().get(word, ())
+    if not senses or any(df.get(t, 0) > 0 for t in senses) or corpus_senses(word, df):
+        return False
+    words = [_canonical(w) for w in _WORD.findall(folded)]
+    target = _canonical(word)
+    phrases = _phrase_dictionary()
+    for i, w in enumerate(words):
+        if w != target:
+            continue
+        for a, b in ((i - 2, i + 1), (i - 1, i + 1), (i, i + 2), (i, i + 3)):
+            if 0 <= a and b <= len(words) and any(df.get(t, 0) > 0 for t in phrases.get(tuple(words[a:b]), ())):
+                return False
+    return True

@@ -39,3 +39,16 @@ def test_without_a_corpus_the_dictionary_senses_stand():
     terms, share = translate_query("weather on mars")
     assert "天气" in terms and "火星" in terms and share == 1.0
     assert translate_query("weather on mars", {})[0] == []
+
+
+def test_a_name_the_corpus_never_mentions_is_a_term_no_sentence_holds():
+    from qa.answer import CorpusStats, passes_rules, query_terms, Evidence
+
+    stats = CorpusStats({"人口": 3, "总体": 2}, 10)
+    terms = query_terms("What is the population of Mars?", stats)
+    assert terms.unknown == frozenset({"mars"}) and ("mars",) in terms.groups
+    # a name the dictionary does not list (a transliterated place) is not judged
+    assert query_terms("How long is the Jiajinshan tunnel?", stats).unknown == frozenset()
+    # a month is a date, not a name
+    assert query_terms("What opened on July 16?", stats).unknown == frozenset()
+    assert not passes_rules(Evidence(2.0, 0.5, 0.75, True, names_ok=False))
