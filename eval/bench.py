@@ -585,12 +585,21 @@ def scale_worker(cfg: dict) -> dict:
         return row, ids_arr
 
     if kind == "flat":
-        row, ids = run("exact (memory-mapped)")
+        from qa.settings import Settings
+        from qa.serving import limit_blas_threads
+
+        multi, _ = run("exact (memory-mapped), BLAS default threads")  # before any limit: numpy's default
+        limit_blas_threads(Settings().blas_threads)
+        row, ids = run(f"exact (memory-mapped), {Settings().blas_threads} BLAS thread(s)")
         if cfg.get("save_truth"):
             np.save(cfg["save_truth"], ids)
-        row["recall@10"] = 1.0
-        out["runs"] = [row]
+        row["recall@10"] = multi["recall@10"] = 1.0
+        out["runs"] = [row, multi]
     elif kind == "ivf":
+        from qa.settings import Settings
+        from qa.serving import limit_blas_threads
+
+        limit_blas_threads(Settings().blas_threads)
         index = segment.ann["chunks"]
         out["nlist"] = int(index.nlist)
         out["runs"] = []
@@ -899,8 +908,10 @@ def write_bench(result: dict, folder: Path) -> list[Path]:
 
 def main(args, settings: Settings) -> int:
     plan = BenchPlan.for_run(bool(getattr(args, "quick", False)))
-    plan = dataclasses.replace(plan, growth_sizes=tuple(args.sizes) if getattr(args, "sizes", None) else None,
-                               growth_embedder=getattr(args, "growth_embedder", None))
+    sizes = tuple(getattr(args, "sizes", None) or ())
+    plan = dataclasses.replace(plan, growth_sizes=sizes or None, growth_embedder=getattr(args, "growth_embedder", None))
+    if sizes and getattr(args, "part", None) == "scale":  # --sizes counts vectors there
+        plan = dataclasses.replace(plan, scale_sizes=sizes)
     folder = Path(args.report) if getattr(args, "report", None) else Path("reports") / "bench"
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     part = getattr(args, "part", None) or "all"

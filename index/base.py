@@ -229,8 +229,9 @@ class Store(Protocol):
         whole-folder build."""
         ...
 
-    def cleanup(self) -> None:
-        """Remove what no committed state names (a crashed write's files); cheap."""
+    def cleanup(self, background: bool = False) -> None:
+        """Remove what no committed state names (a crashed write's files); cheap.
+        ``background``: the slow part (unlinking large files) may finish on a thread."""
         ...
 
     def clear(self) -> None:

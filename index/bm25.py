@@ -34,20 +34,54 @@ def idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def term_scores(tf: np.ndarray, dl: np.ndarray, df: int, n: int, avgdl: float,
-                k1: float = K1, b: float = B) -> np.ndarray:
-    """One term's BM25 contribution for each posting (``tf`` and chunk length ``dl``).
+def length_norms(dl: np.ndarray, avgdl: float, k1: float = K1, b: float = B) -> np.ndarray:
+    """``k1 · (1 - b + b · dl / avgdl)`` per chunk (float32): the part of a term's
+    score that depends on the chunk, not the term, computed once per index state.
+
+    >>> length_norms(np.array([4, 8]), avgdl=4.0).tolist()
+    [1.5, 2.625]
+    """
+    return (k1 * ((1.0 - b) + b * np.asarray(dl, dtype=np.float64) / max(avgdl, 1e-9))).astype(np.float32)
+
+
+def term_scores(tf: np.ndarray, norms: np.ndarray, df: int, n: int) -> np.ndarray:
+    """One term's BM25 contribution for each posting: term frequency ``tf`` and the
+    posting chunk's :func:`length_norms`, in float32 (the precision bm25s stores).
 
     Worked example (N = 3 chunks, the term in 1 of them, twice, in a 4-token chunk,
     average length 4): idf = ln(1 + (3 - 1 + 0.5) / 1.5) = ln(2.6667) = 0.98083;
-    tf part = 2 / (2 + 1.5 · (0.25 + 0.75 · 4/4)) = 2 / 3.5 = 0.57143; product 0.56047.
+    norm = 1.5 · (0.25 + 0.75 · 4/4) = 1.5; tf part = 2 / (2 + 1.5) = 0.57143;
+    product 0.56047.
 
-    >>> round(float(term_scores(np.array([2]), np.array([4]), df=1, n=3, avgdl=4.0)[0]), 5)
+    >>> round(float(term_scores(np.array([2]), length_norms(np.array([4]), 4.0), df=1, n=3)[0]), 5)
     0.56047
     """
-    tf = tf.astype(np.float64)
-    norm = k1 * ((1.0 - b) + b * dl.astype(np.float64) / max(avgdl, 1e-9))
-    return idf(df, n) * tf / (tf + norm)
+    tf = tf.astype(np.float32)
+    return np.float32(idf(df, n)) * tf / (tf + norms)
+
+
+def best_positions(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Indices of the ``depth`` highest ``scores``, ties at the cut going to the lower
+    index, returned in ascending index order.
+
+    The same set a full sort by (score descending, index ascending) cut at ``depth``
+    gives, in linear time: a common term gives tens of thousands of chunks a score,
+    and sorting them all cost more than the rest of a BM25 query at 2,000 documents.
+
+    >>> best_positions(np.array([0.5, 2.0, 1.0, 2.0, 1.0]), 3).tolist()
+    [1, 2, 3]
+    >>> best_positions(np.array([1.0, 1.0, 1.0]), 2).tolist()
+    [0, 1]
+    """
+    n = len(scores)
+    if depth >= n:
+        return np.arange(n)
+    if depth <= 0:
+        return np.zeros(0, dtype=np.int64)
+    cut = np.partition(scores, n - depth)[n - depth]  # the depth-th highest score
+    above = np.flatnonzero(scores > cut)
+    ties = np.flatnonzero(scores == cut)[: depth - len(above)]
+    return np.sort(np.concatenate([above, ties]))
 
 
 def pack_postings(positions: np.ndarray, tfs: np.ndarray) -> bytes:

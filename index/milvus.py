@@ -584,9 +584,10 @@ class MilvusStore:
     def maintain(self, progress: Callable[[str], None] | None = None, bulk: bool = False) -> None:
         """Nothing to do: Milvus compacts its segments itself."""
 
-    def cleanup(self) -> None:
+    def cleanup(self, background: bool = False) -> None:
         """Delete the rows of versions no committed generation names (a crashed write's,
-        or retired ones whose deletion was cut off)."""
+        or retired ones whose deletion was cut off). Always in the foreground: the rows
+        are the server's to delete, and a delete request returns quickly."""
         state = self.state()
         if state is None:
             return

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import AskedKind, asked_kind, holds_kind, kind_position
+from qa.answer_type import AskedKind, asked_kind, holds_kind, kind_position, without_question_numbers
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -430,10 +430,17 @@ class Evidence:
     top_dense: float = 0.0  # the best sentence's cosine similarity to the question
     missing: float = 0.0  # idf share of the rarest question term absent near the best sentence
     kind_held: float = 0.0  # 1: a particular kind of fact is asked and the quotes hold it
+    asks_kind: float = 0.0  # 1: the question asks a kind of fact the rules check (a figure, date, person…)
+    unit_held: float = 0.0  # 1: the question asks a count in a named unit and the quotes hold one
+    number_in_quote: float = 0.0  # 1: the quotes hold a figure (a number that is not a year or an ordinal)
+    place_match: float = 0.0  # 1: the question names a place and the best sentence's document is about it
+    margin: float = 0.0  # the best sentence's score minus the runner-up's
     names_ok: bool = True  # the question names nothing the corpus never mentions (QueryTerms.unknown)
 
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+# A figure: a number that is not a year (2021年), a date (6月28日) or an ordinal (第3).
+_FIGURE = re.compile(r"(?<![\d.第])(?!(?:19|20)\d{2}年)\d+(?:\.\d+)?(?![\d.]*\s*[月日])(?![\d.])")
 
 
 def answer_type_ok(question: str, evidence_text: str) -> bool:
@@ -452,17 +459,67 @@ def answer_type_ok(question: str, evidence_text: str) -> bool:
 
 
 def years_ok(question: str, window_text: str) -> bool:
-    """Every year the question names occurs near the evidence.
+    """Every period the question names (a year, a month, a quarter or half-year) occurs
+    near the evidence.
 
-    A year is a constraint: a passage about targets for 2022 does not say what is to be
-    reached "by 2025". "Near" is the best sentence and its neighbours, because reports
-    often name the year once for a whole paragraph (the caller passes the paragraph too).
+    A period is a constraint: a passage about targets for 2022 does not say what is to be
+    reached "by 2025", nor an annual figure what happened in the first quarter. "Near"
+    is the best sentence and its neighbours, because reports often name the year once
+    for a whole paragraph (the caller passes the paragraph too). A year also matches
+    its two-digit form (94年 for 1994), as speeches write it.
 
     >>> years_ok("What share by 2025?", "到2022年不低于5%"), years_ok("2022年占比?", "到2022年不低于5%")
     (False, True)
+    >>> years_ok("Investment in 1994?", "94年的老成绵是1672万元"), years_ok("一季度增长多少?", "全年增长5%")
+    (True, False)
+    >>> years_ok("What happened in March?", "3月10日,总书记考察"), years_ok("六月的会议?", "7月16日召开")
+    (True, False)
     """
     folded = fold(window_text)
-    return all(year in folded for year in _YEAR.findall(fold(question)))
+    q = fold(question)
+    for year in _YEAR.findall(q):
+        if year not in folded and not re.search(r"(?<!\d)" + year[2:] + r"年", folded):
+            return False
+    for forms in _periods(q):
+        if not any(f in folded for f in forms):
+            return False
+    return True
+
+
+_MONTHS_EN = ("january february march april may june july august september october november december").split()
+_ZH_DIGITS = "一二三四五六七八九十"
+_QUARTER = re.compile(r"(?:第)?([一二三四1234])季度|\b(first|second|third|fourth) quarter\b|\bq([1-4])\b")
+_HALF = re.compile(r"上半年|下半年|\bfirst half\b|\bsecond half\b")
+
+
+def _zh_number(n: int) -> str:
+    """1-12 in Chinese numerals (十一 for 11)."""
+    return _ZH_DIGITS[n - 1] if n <= 10 else "十" + _ZH_DIGITS[n - 11]
+
+
+def _periods(folded_question: str) -> list[tuple[str, ...]]:
+    """The months, quarters and half-years a question names, each as the forms the
+    evidence may write it in.
+
+    >>> _periods("6月28日召开的全会"), _periods("in the first quarter")
+    ([('6月', '六月')], [('一季度', '1季度')])
+    """
+    out: list[tuple[str, ...]] = []
+    months = [int(m) for m in re.findall(r"(?<!\d)(1[0-2]|[1-9])\s*月", folded_question)]
+    months += [_ZH_DIGITS.index(m[-1]) + 1 + (10 if len(m) == 2 else 0)
+               for m in re.findall(r"(?<![一二三四五六七八九十])(十[一二]|[一二三四五六七八九十])月", folded_question)]
+    months += [i + 1 for i, name in enumerate(_MONTHS_EN)
+               if re.search(r"\b" + name + r"\b", folded_question) and name != "may"]
+    for m in dict.fromkeys(months):
+        out.append((f"{m}月", f"{_zh_number(m)}月"))
+    for m in _QUARTER.finditer(folded_question):
+        zh, en, q = m.groups()
+        n = ("一二三四".index(zh) + 1 if zh in "一二三四" else int(zh)) if zh else (
+            ("first", "second", "third", "fourth").index(en) + 1 if en else int(q))
+        out.append((f"{_ZH_DIGITS[n - 1]}季度", f"{n}季度"))
+    for m in _HALF.finditer(folded_question):
+        out.append(("上半年",) if m.group(0) in ("上半年", "first half") else ("下半年",))
+    return out
 
 
 def distinctness(similarities: Sequence[float]) -> float:
@@ -488,6 +545,26 @@ def passes_rules(e: Evidence) -> bool:
     (False, False)
     """
     return e.place_ok and e.names_ok and e.type_ok and e.years_ok and e.window_coverage > 0
+
+
+# A refusal quotes what the documents do say when at least this share of the
+# question's term weight is near the best sentence (a near miss: the topic is there,
+# the asked fact is not). Half is a plain majority, not tuned: it only changes the
+# refusal's wording, never whether the question is refused.
+NEAR_MISS_COVERAGE = 0.5
+
+
+def is_near_miss(e: Evidence) -> bool:
+    """Whether a refused question is a near miss worth saying what the documents give:
+    the right place and period, and the passage lacks the asked kind of fact or holds
+    most of the question's terms.
+
+    >>> is_near_miss(Evidence(1.0, 0.2, 0.6, True)), is_near_miss(Evidence(1.0, 0.2, 0.1, True))
+    (True, False)
+    >>> is_near_miss(Evidence(1.0, 0.2, 0.1, True, type_ok=False)), is_near_miss(Evidence(1.0, 0.2, 0.9, False))
+    (True, False)
+    """
+    return e.place_ok and e.years_ok and (not e.type_ok or e.window_coverage >= NEAR_MISS_COVERAGE)
 
 
 def confidence(e: Evidence, lang: str = "zh", model=None) -> float:
@@ -696,9 +773,11 @@ def evidence_features(
     window = "".join(_body(data.sentences[p]) for p in sentences.window(best.position, WINDOW))
     doc: Document = data.documents[best.doc_id]
     place_ok = True
+    paragraph = _paragraph(doc, data.sentences[best.position])
     if terms.regions:
         named_nearby = {p.region for p in find_places(window)}
         place_ok = any(r == doc.region or r in named_nearby for r in terms.regions)
+        place_ok = place_ok and local_places_ok(question, window + fold(paragraph))
     asked = asked_kind(question)
     return Evidence(
         distinctness=distinctness([c.dense for c in candidates]),
@@ -706,12 +785,33 @@ def evidence_features(
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted),
-        years_ok=years_ok(question, window + _paragraph(doc, data.sentences[best.position])),
+        years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),
         kind_held=1.0 if asked.kind and holds_kind(asked, quoted, question) else 0.0,
+        asks_kind=1.0 if asked.strict else 0.0,
+        unit_held=1.0 if asked.unit and holds_kind(asked, quoted, question) else 0.0,
+        number_in_quote=1.0 if _FIGURE.search(without_question_numbers(fold(quoted), fold(question))) else 0.0,
+        place_match=1.0 if terms.regions and doc.region in terms.regions else 0.0,
+        margin=best.score - candidates[1].score if len(candidates) > 1 else 0.0,
         names_ok=not terms.unknown,
     )
+
+
+def local_places_ok(question: str, folded_text: str) -> bool:
+    """Every county or district the question names is named in ``folded_text`` (the
+    evidence and its paragraph): a city-wide target is not what a district set.
+
+    >>> local_places_ok("What radius did Yidu set?", "宜昌打造10分钟急救圈"), local_places_ok("宜都呢?", "宜都市建成")
+    (False, True)
+    """
+    from qa.metadata import local_place_forms
+
+    for place in find_places(question):
+        forms = local_place_forms(place.text)
+        if forms and not any(f in folded_text for f in forms):
+            return False
+    return True
 
 
 def missing_share(terms: QueryTerms, folded_text: str) -> float:
@@ -899,7 +999,7 @@ def answer_question(
     citations: tuple[Citation, ...] = ()
     if refused:
         text = REFUSAL[a.lang]
-        if e is not None and not e.type_ok and e.place_ok and e.years_ok and a.selection.quotes:
+        if e is not None and is_near_miss(e) and a.selection.quotes:
             text += " " + what_they_give(a.selection.quotes[0], retriever.data.documents, a.lang)
     else:
         docs = retriever.data.documents

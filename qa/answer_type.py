@@ -14,8 +14,10 @@ kind          asked as                                        evidence must hold
 ============  ==============================================  ==========================
 ``when``      哪一年, 什么时候, when, which year, by when        a date (2019年, 7月, 年底)
 ``money``     多少钱/资金, 投资多少, how much money/invest      a number of 元 (万元, 亿元)
-``percent``   比例, 占比, 百分之几, what share/percentage     a percentage (30%, 百分之, 成)
+``percent``   比例, 占比, 百分之几, what share/percentage     a percentage (30%, 百分之, 成; a share
+                                                              such as 占多少 not a multiple, 三倍)
 ``duration``  多久, 多长时间, how long/quickly, how many minutes  a number of 分钟/小时/天/年…
+``distance``  多远, how far, what radius/distance             a length or a travel time (15分钟, 3公里)
 ``count``     多少个/名…, 几个, how many                       a number (with the asked unit)
 ``who``       谁, 哪位, who, whom                             an office or a person's title
 ``where``     哪里, 在哪, 哪个会场/地点, where                    a place or venue word
@@ -23,8 +25,16 @@ kind          asked as                                        evidence must hold
 ``name``      叫什么, 什么名称, called, named, nickname         a quoted or titled name (“…” 《…》)
 ============  ==============================================  ==========================
 
-``rate`` (per hour, 每小时…) is kept apart: a question asking "per hour" needs the
-hour in the evidence even when it holds a number.
+``rate`` (per hour, an hour, hourly, 每小时…) is kept apart: a question asking "per
+hour" needs the hour in the evidence even when it holds a number.
+
+The asked unit: 多少家/间/名… and English "how many <noun>" (the head noun: the
+first plural before the verb, through :data:`_EN_UNIT`) name the measure words a
+count must carry; a thing's own measure word and the all-purpose 个 stand for each
+other (:func:`unit_family`), people take 人/名/位. A figure the question itself
+states (the 35 of "before it added 35 more") never counts as the answer
+(:func:`without_question_numbers`), and a question that states a percentage or an
+amount of money ("哪些单位的比例已提升至30%?") asks for something else.
 
 >>> asked_kind("宜昌打造多少分钟急救圈?").kind, asked_kind("Who heads the bureau?").kind
 ('duration', 'who')
@@ -53,11 +63,43 @@ _COUNT = re.compile(r"(?<![\d.])(?!(?:19|20)\d{2}年)\d+(?:\.\d+)?(?![\d.]*\s*%)
 _RANK = re.compile(r"第\s*(?:\d+|[一二三四五六七八九十]+)|位居|方阵|排名|首位|前列|(?:\d+|[一二三四五六七八九十]+)(?:届|次|位|名)")
 # What a quoted phrase in the question says is not what it asks ("要么谁都不管" is no "who").
 _QUOTED = re.compile(r"[“\"「《][^”\"」》]*[”\"」》]")
-# English nouns after "how many" that name a Chinese measure word.
+# English nouns after "how many" and the Chinese measure words a count of them takes
+# (singular forms; :func:`_en_unit` strips a plural). People take 人/名/位, things
+# their own measure word or the all-purpose 个 (see :func:`unit_family`).
+_PERSONS = "人|名|位"
 _EN_UNIT = {
-    "people": "人|名", "persons": "人|名", "deaths": "人", "died": "人", "kilometres": "公里", "kilometers": "公里",
-    "km": "公里", "minutes": "分钟", "hours": "小时", "days": "天|日", "times": "次", "yuan": "元",
+    "people": _PERSONS, "person": _PERSONS, "resident": _PERSONS, "worker": _PERSONS, "staff": _PERSONS,
+    "member": _PERSONS, "leader": _PERSONS, "official": _PERSONS, "cadre": _PERSONS, "doctor": _PERSONS,
+    "nurse": _PERSONS, "volunteer": _PERSONS, "employee": _PERSONS, "expert": _PERSONS, "patient": _PERSONS,
+    "student": _PERSONS, "teacher": _PERSONS, "farmer": _PERSONS, "personnel": _PERSONS, "death": "人",
+    "died": "人", "kilometre": "公里|千米|km", "kilometer": "公里|千米|km", "km": "公里|千米|km", "metre": "米",
+    "meter": "米", "minute": "分钟", "hour": "小时", "day": "天|日", "week": "周", "month": "个月|月",
+    "time": "次|倍", "yuan": "元", "enterprise": "家|个|户", "company": "家|个|户", "firm": "家|个|户",
+    "business": "家|个|户", "hospital": "家|所|个", "clinic": "家|所|个", "school": "所|个", "bed": "张|床",
+    "ambulance": "辆|台", "vehicle": "辆|台", "car": "辆|台", "bus": "辆|台", "team": "支|个", "project": "个|项|件", "item": "个|项|件|条", "measure": "项|条|个|件",
+    "household": "户|家", "family": "户|家", "mu": "亩", "ton": "吨", "tonne": "吨", "case": "例|起",
+    "accident": "起", "room": "间|个", "ward": "间|个", "laboratory": "个|家|间|所", "lab": "个|家|间|所",
+    "sample": "份|管", "test": "份|管|人次", "station": "个|座|处", "centre": "个|家|座|所", "center": "个|家|座|所",
+    "academician": _PERSONS, "representative": _PERSONS, "deputy": _PERSONS, "specialist": _PERSONS,
+    "officer": _PERSONS, "policeman": _PERSONS, "firefighter": _PERSONS, "inspector": _PERSONS, "child": _PERSONS,
+    "children": _PERSONS, "villager": _PERSONS, "poor": _PERSONS, "camera": "台|个|部|路", "point": "个|处",
+    "post": "个|处", "site": "个|处", "village": "个", "community": "个", "county": "个", "district": "个",
+    "city": "个|座", "country": "个", "meeting": "次|场", "session": "次|场|届", "line": "条", "route": "条",
+    "road": "条|公里", "expressway": "条|公里", "highway": "条|公里", "bridge": "座", "park": "个|座|家",
+    "institution": "家|个|所", "organisation": "家|个", "organization": "家|个", "agency": "家|个",
+    "facility": "个|处|座", "building": "栋|座|个", "house": "套|栋|户", "flat": "套", "apartment": "套",
+    "task": "项|个|条", "policy": "项|条", "document": "份|个|件", "event": "次|场|起", "inspection": "次|轮",
+    "visit": "次", "shipment": "次|批|列", "train": "列|趟", "ship": "艘", "vessel": "艘", "plane": "架",
+    "flight": "班|架次", "tree": "棵|株", "unit": "个|家", "group": "个|支|批", "batch": "批",
 }
+# Measure words of things (not people, money, time or length); a count asked in one
+# of them is also answered by the all-purpose 个 and vice versa.
+_THING_WORDS = frozenset("个 家 项 所 座 处 支 条 间 张 台 辆 批 类 件 栋 套 户 床 批 场 場 期 届".split())
+_EN_PLURALS = frozenset("people children staff personnel police".split())
+# Words that end the noun phrase after "how many" (the verb or a preposition).
+_EN_PHRASE_END = frozenset(
+    "did does do are were is was will would can could should has have had in of for at on by to from with "
+    "that which be been".split())
 _DATE = re.compile(
     r"(?:19|20)\d{2}|\d{1,2}月|[今明去前后]年|年[底内初末中]|月[底初]|[一二三四五六七八九十]+月|[〇零一二三四五六七八九]{4}年|"
     r"上半年|下半年|季度|\d{1,2}日|一年内|[一二三四五六七八九十两\d]+年(?:内|时间|后|以内)"
@@ -72,18 +114,28 @@ _OFFICE = re.compile(
 _PLACE = re.compile(
     r"[\u4e00-\u9fff]{1,6}(?:省|市|州|县|区|镇|乡|村|街道|社区|医院|中心|服务区|会场|地点|大厅|发布厅|机场|港|站|园|基地|口岸)"
 )
+# A share (占多少, what percentage) is a percentage or a fraction, not a multiple (三倍).
+_SHARE_Q = re.compile(r"占比|占多少|占了多少|比例|比重|百分之几|百分比|\b(?:share|proportion|percentage|percent)\b")
+_SHARE = re.compile(r"\d+(?:\.\d+)?\s*%|百分之|[一二三四五六七八九十]成|\d+成|分之[一二三四五六七八九十\d]|\d+(?:\.\d+)?个百分点")
+# Distances and radii: 多远, "how far", "what radius" — a length, or the travel time
+# these documents measure a radius in (15分钟生活圈).
+_DISTANCE = re.compile(_NUM + r"\s*(?:多|余)?\s*(?:公里|千米|km|米|分钟|小时)")
+_QUESTION_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _LIST = re.compile(r"、|一是|[一二三四五六七八九十]个[“\"]|[:：].+[,，;；].+")
 _NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
 
 # Question patterns, most specific first: "how many minutes" is a duration, "how
 # much money" is money before it is a count.
 _Q = [
-    ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|每(?:小时|天|日|周|月|年)")),
+    ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
+                        r"每(?:小时|天|日|周|月|年)")),
     ("when", re.compile(
         r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|\bwhen\b|\b(?:which|what) (?:year|date|month|day)\b|"
         r"\bby when\b|\bhow soon\b|\bsince when\b")),
     ("money", re.compile(
         r"多少钱|多少资金|多少经费|多少投资|投资多少|投入多少|花了多少|花费多少|多少(?:万|亿)?元|几(?:万|亿)元|"
+        r"(?:投资|资金|经费|预算|生产总值|GDP|gdp|收入|工资|薪酬|费用|成本|造价|补贴|奖励)(?:额|总额|规模)?"
+        r"(?:是|为|达|达到|有|共)?多少|"
         r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate)|will\b.*\b(?:cost|invest|spend))|"
         r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\bearns?\b|"
         r"\b(?:what|how much) (?:is|was|are|were)\s+(?:the |an? )?(?:average |annual |monthly |yearly |per-capita )*"
@@ -97,6 +149,7 @@ _Q = [
         r"多久|多长时间|多少(?:分钟|小时|天|年时间)|几(?:分钟|小时|天)|几年时间|多快|"
         r"\bhow long\b|\bhow quickly\b|\bhow fast\b|\bhow many (?:minutes|hours|days|weeks|months|years)\b|"
         r"\bwithin how\b|\bwhat travel time\b")),
+    ("distance", re.compile(r"多远|\bhow far\b|\bradius\b|\bdistance\b|\bwhat range\b")),
     ("size", re.compile(r"多大|面积|多少平方米|\bhow (?:big|large)\b|\bwhat (?:area|size)\b")),
     ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b")),
     ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b")),
@@ -104,6 +157,9 @@ _Q = [
     ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b")),
     ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b")),
 ]
+# A figure of these kinds stated in the question itself (see asked_kind).
+_STATED = {"percent": re.compile(r"\d+(?:\.\d+)?\s*%|百分之[一二三四五六七八九十]"),
+           "money": re.compile(r"\d+(?:\.\d+)?\s*(?:多|余)?\s*(?:万|亿|千)?元")}
 # Units the question names after 多少/几 ("多少间" needs 间 in the answer).
 _ASKS_UNIT = re.compile(r"(?<!哪)(?:多少|几)(" + "|".join(u for u in UNITS if u not in ("省", "市", "县")) + ")")
 _RATE_UNIT = {"hour": ("小时", "时"), "day": ("日", "天"), "week": ("周",), "month": ("月",), "year": ("年",)}
@@ -122,16 +178,17 @@ class AskedKind:
     @property
     def strict(self) -> bool:
         """Whether an answer must hold this kind (a list or name is a softer cue)."""
-        return self.kind in ("when", "money", "percent", "duration", "size", "count", "who", "where", "rank")
+        return self.kind in ("when", "money", "percent", "duration", "distance", "size", "count", "who", "where",
+                             "rank")
 
 
 def asked_kind(question: str) -> AskedKind:
     """The kind of fact ``question`` asks for.
 
     >>> asked_kind("宜昌城区负压病房至少要有几间?")
-    AskedKind(kind='count', unit='间', rate=())
+    AskedKind(kind='count', unit='间|个', rate=())
     >>> asked_kind("How many samples can the labs test per hour?")
-    AskedKind(kind='count', unit='', rate=('小时', '时'))
+    AskedKind(kind='count', unit='份|管', rate=('小时', '时'))
     >>> asked_kind("When will the centre be finished?").kind, asked_kind("武汉说的三个城市是什么?").kind
     ('when', '')
     """
@@ -148,20 +205,74 @@ def asked_kind(question: str) -> AskedKind:
                 if en in word or any(z in word for z in zh):
                     rate = zh
             continue
+        if name in _STATED and _STATED[name].search(q):
+            # The question states the figure itself ("哪些单位的比例已提升至30%?"):
+            # it asks about something else.
+            continue
         kind = name
         break
     unit = ""
     if kind in ("count", "duration", "size"):
         m = _ASKS_UNIT.search(q)
         if m:
-            unit = m.group(1)
+            unit = unit_family(m.group(1))
+        elif re.search(r"\bhow many people\b.*\bdied\b|\bdeaths\b", q):
+            unit = "人"
         else:
-            m = re.search(r"\bhow many (?:\w+ )?(\w+)", q)
-            if m and m.group(1) in _EN_UNIT:
-                unit = _EN_UNIT[m.group(1)]
-            elif re.search(r"\bhow many people\b.*\bdied\b|\bdeaths\b", q):
-                unit = "人"
+            unit = _en_unit(q)
+    elif kind == "percent" and _SHARE_Q.search(q):
+        unit = "%"
     return AskedKind(kind, unit, rate)
+
+
+def unit_family(unit: str) -> str:
+    """The measure words that answer a count asked in ``unit``, as a regex alternation.
+
+    A thing counted in its own measure word is often counted with 个 instead
+    (多少家医院 → "建成医院12个"), and 多少个 is answered by any measure word of
+    things; a count of people takes 人, 名 or 位.
+
+    >>> unit_family("家"), unit_family("名"), unit_family("公里")
+    ('家|个', '人|名|位', '公里')
+    >>> "辆" in unit_family("个").split("|")
+    True
+    """
+    if unit == "个":
+        return "|".join(sorted(_THING_WORDS, key=lambda w: (w != "个", w)))
+    if unit in _THING_WORDS:
+        return f"{unit}|个"
+    if unit in ("人", "名", "位"):
+        return _PERSONS
+    return unit
+
+
+def _en_unit(question: str) -> str:
+    """The measure words of the thing an English "how many …" question counts ("" if
+    none): the head noun, i.e. the first plural of the noun phrase after "how many",
+    which ends at a verb (did, are, scored…) or a preposition.
+
+    >>> _en_unit("how many high-tech enterprises did the prefecture have?")
+    '家|个|户'
+    >>> _en_unit("how many beds does the campus keep?"), _en_unit("how many were built?")
+    ('张|床', '')
+    >>> _en_unit("how many community party secretaries in ezhou?"), _en_unit("how many scored below 50 points?")
+    ('', '')
+    """
+    m = re.search(r"\bhow many\s+(.*)", question)
+    if not m:
+        return ""
+    phrase: list[str] = []
+    for word in re.findall(r"[a-z]+(?:-[a-z]+)*", m.group(1))[:6]:
+        if word in _EN_PHRASE_END or (word.endswith("ed") and len(word) > 4 and "-" not in word):
+            break
+        phrase.append(word)
+    # The head is the first plural: "grid workers", "academicians lead", not the
+    # modifier in "community party secretaries".
+    head = next((w for w in phrase if w in _EN_PLURALS or (w.endswith("s") and not w.endswith("ss"))), "")
+    for form in (head, head[:-1], head[:-2], head[:-3] + "y"):
+        if head and form in _EN_UNIT and (form == head or head.endswith("s")):
+            return _EN_UNIT[form]
+    return ""
 
 
 def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
@@ -177,17 +288,23 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     (False, True)
     >>> holds_kind(AskedKind("count", rate=("小时", "时")), "日单管检测能力达2万份")
     False
+    >>> holds_kind(AskedKind("when"), "2021年建设疾控中心", "Which month in 2021 did it open?")
+    False
     """
     t = fold(text)
     if asked.rate and not any(r in t for r in asked.rate):
         return False
     kind = asked.kind
+    if kind in ("when", "money", "percent", "duration", "distance", "size", "count"):
+        t = without_question_numbers(t, fold(question))
     if kind == "when":
         return bool(_DATE.search(t))
     if kind == "money":
         return bool(_MONEY.search(t))
     if kind == "percent":
-        return bool(_PERCENT.search(t))
+        return bool((_SHARE if asked.unit == "%" else _PERCENT).search(t))
+    if kind == "distance":
+        return bool(_DISTANCE.search(t))
     if kind == "duration":
         return bool(_DURATION.search(t)) and (not asked.unit or _has_count_of(t, asked.unit))
     if kind == "size":
@@ -212,6 +329,20 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     if kind == "name":
         return any(m.group(0)[1:-1] not in q for m in _NAME.finditer(t))
     return True
+
+
+def without_question_numbers(text: str, question: str) -> str:
+    """``text`` with every number the question itself states replaced by ``x``: "how many
+    ambulances did it have before adding 35?" is not answered by "增加配备35辆救护车".
+
+    >>> without_question_numbers("共设立13个急救站,增加配备35辆救护车", "before it added 35 more")
+    '共设立13个急救站,增加配备x辆救护车'
+    >>> without_question_numbers("投资135亿元", "投资多少?")
+    '投资135亿元'
+    """
+    for number in sorted(set(_QUESTION_NUMBER.findall(question)), key=len, reverse=True):
+        text = re.sub(r"(?<![\d.])" + re.escape(number) + r"(?![\d.]*\d)", "x", text)
+    return text
 
 
 def _without_question_words(text: str, question: str) -> str:
@@ -257,6 +388,7 @@ def kind_position(asked: AskedKind, text: str) -> int | None:
     """
     patterns = {
         "when": _DATE, "money": _MONEY, "percent": _PERCENT, "duration": _DURATION, "count": _COUNT,
+        "distance": _DISTANCE,
         "who": _OFFICE, "where": _PLACE, "list": _LIST, "name": _NAME, "rank": _RANK,
     }
     pattern = patterns.get(asked.kind)

@@ -251,11 +251,12 @@ def cmd_eval(args, settings: Settings) -> int:
 
 
 def cmd_calibrate(args, settings: Settings) -> int:
-    from qa.calibration import CALIBRATION_FILE, calibrate_from_gold
+    from qa.calibration import CALIBRATION_FILE, MAX_FALSE_REFUSAL, calibrate_from_gold
 
     output = Path(args.output) if args.output else CALIBRATION_FILE
-    cal, model = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=args.max_false_refusal,
-                                     output=output)
+    limit = MAX_FALSE_REFUSAL if args.max_false_refusal is None else args.max_false_refusal
+    cal, model = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=limit, output=output)
+    print("feature selection (five-fold CV cost): " + ", ".join(f"{k} {v:.3f}" for k, v in cal.feature_selection.items()))
     print(f"answerability model fitted on {model.n} questions that pass the hard rules:")
     print("  bias " + f"{model.bias:+.3f}  " + "  ".join(f"{f} {w:+.3f}" for f, w in zip(model.features, model.weights)))
     for lang, t in cal.thresholds.items():
@@ -345,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fit the answerability model and choose the refusal thresholds on tuning gold files")
     p.add_argument("--gold", required=True, action="append",
                    help="tuning gold JSONL file (repeatable; never the test part, eval/test.jsonl)")
-    p.add_argument("--max-false-refusal", type=float, default=0.05, metavar="R",
-                   help="refuse at most this share of answerable questions (default 0.05)")
+    p.add_argument("--max-false-refusal", type=float, default=None, metavar="R",
+                   help="the threshold refuses at most this share of the answerable questions that pass "
+                   "the hard rules (default: qa.calibration.MAX_FALSE_REFUSAL, 0.02)")
     p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")
     p.set_defaults(func=cmd_calibrate)
 
@@ -359,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "and IVF; growth: synthetic corpora of 100 to 10,000 documents; faults: kill -9 during "
                    "uploads and readers during writes (growth and faults are not part of all)")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
-                   help="growth: corpus sizes in documents (default 100 200 1000 2000 10000)")
+                   help="growth: corpus sizes in documents (default 100 200 1000 2000 10000); "
+                   "scale: segment sizes in vectors (default 100000 1000000)")
     p.add_argument("--growth-embedder", metavar="NAME",
                    help="growth: also measure the smallest size with this embedder (e.g. e5-small-q4)")
     p.set_defaults(func=cmd_bench)
@@ -384,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"error: invalid setting: {problems}", file=sys.stderr)
         return EXIT_USAGE
+    from qa.serving import limit_blas_threads
+
+    limit_blas_threads(settings.blas_threads)
     try:
         return int(args.func(args, settings) or 0)
     except InputError as exc:

@@ -213,6 +213,25 @@ def region_english(region: str) -> str | None:
     return _english_names()[canonical]
 
 
+def local_place_forms(name: str) -> tuple[str, ...]:
+    """The Chinese names of a county or district (in Chinese or English), for finding
+    it in folded text; empty for a prefecture or an unknown name.
+
+    >>> local_place_forms("Yidu"), local_place_forms("华容区"), local_place_forms("Yichang")
+    (('宜都市', '宜都'), ('华容区',), ())
+    """
+    key = fold(name.strip()).lower()
+    for region in _regions():
+        if key in (region.english.lower(), region.name, _short(region.name), region.name[:2] + "州"):
+            return ()
+    forms: list[str] = []
+    for region in _regions():
+        for place, english in region.places:
+            if key in (place, _short(place), english.lower()):
+                forms += [f for f in (place, _short(place)) if f]
+    return tuple(dict.fromkeys(forms))
+
+
 @lru_cache(maxsize=1)
 def _english_names() -> dict[str, str]:
     return {r.name: r.english for r in _regions()}

@@ -150,10 +150,10 @@ class Pipeline:
     def _recover_locked(self) -> None:
         try:
             if self.store.index_settings() is not None:
-                self.store.cleanup()
+                self.store.cleanup(background=True)
                 root = self.corpus_dir()
                 self._match_corpus(root, Staging(root).recover())
-            self.store.cleanup()
+            self.store.cleanup(background=True)
         except IndexMismatchError:
             return  # an index of the old format: only `qa index --rebuild` may touch it
         self._recovered = True

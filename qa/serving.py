@@ -111,8 +111,21 @@ class ServingEmbedder:
         return np.stack([found[i] for i in range(len(texts))]).astype(np.float32, copy=False)
 
 
+def limit_blas_threads(threads: int) -> None:
+    """Cap numpy's BLAS thread pool for this process (``Settings.blas_threads``).
+
+    A process setting, applied at the edges (the CLI, the server, the benchmark's
+    workers), never by the library: a search multiplies one question vector by a
+    segment's matrix, a product too small to share out, and a BLAS worker thread
+    waiting for a core another process holds stalls the whole product."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+
+
 def serving_pipeline(settings: Settings) -> Pipeline:
     """The pipeline ``qa serve`` uses: the configured model behind a :class:`ServingEmbedder`."""
+    limit_blas_threads(settings.blas_threads)
     pipeline = Pipeline(settings, embedder=ServingEmbedder(get_embedder(settings.embedder),
                                                            cache_size=settings.query_cache_size))
     # What a crash cut off is finished or undone before the first request (qa.staging).

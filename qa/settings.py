@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(1024, ge=0, description="qa serve: query vectors kept in an LRU cache (0: none)")
     writer_niceness: int = Field(19, ge=0, le=19, description="qa serve: OS niceness (0-19) of the thread that "
                                  "indexes uploads; higher leaves more CPU to concurrent readers")
+    # 1: a question's products are one vector against a matrix, too small to split, and
+    # a second BLAS thread that waits for a busy core stalls them. `qa bench --part scale`
+    # times the exact search both ways (docs/reports/bench-scale-small.md).
+    blas_threads: int = Field(1, ge=1, le=256, description="Threads numpy's BLAS may use in qa commands and "
+                              "qa serve (1: a query's vector products gain nothing from more and stall when "
+                              "a core is busy)")
     access_log: bool = Field(True, description="qa serve: log a line per request (--no-access-log saves ~0.2 ms of CPU a request)")
     feedback_db: Path | None = Field(None, description="SQLite file for UI feedback (default: <index_dir>/../feedback.sqlite3)")
 

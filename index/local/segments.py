@@ -30,6 +30,7 @@ from __future__ import annotations
 import mmap
 import os
 import shutil
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +40,19 @@ import numpy as np
 from qa.durable import fsync_path
 from qa.segments import csr
 
-# Below this many vectors in one matrix a segment is searched exactly: one pass over
-# its mapped vectors. Chosen with `qa bench --part ann` (docs/reports/bench-ann.md):
-# at 32k vectors of 384 dimensions an exact pass costs about as much as IVF's probe
-# plus the rescoring of its candidates, and its recall is 1 by definition.
-EXACT_MAX = 32_768
+# Up to this many vectors in one matrix a segment is searched exactly: one pass over
+# its mapped vectors. Chosen with `qa bench --part scale --sizes 1000 2000 4000 8000
+# 16000 32000` (docs/reports/bench-scale-small.md): with one BLAS thread an exact pass
+# over 4k vectors of 384 dimensions costs about twice IVF's probe (0.2 against 0.1 ms),
+# over 8k four times, over 32k ten times or more, and merged segments of a
+# 2,000-document library (17k chunks each) searched exactly made up most of a query's
+# time; below 4k the pass is cheap and its recall is 1 by definition.
+EXACT_MAX = 4_096
+# A filter that leaves at most this many rows of a segment is searched exactly over
+# those rows, whatever the segment's size: the filter stays exact and so does the
+# ranking (IVF would probe lists that hold few allowed rows). Gathering 8k mapped rows
+# and scoring them costs ~2 ms.
+FILTERED_EXACT_MAX = 8_192
 
 # IVF knobs, from the same sweep: √n lists, 8-bit scalar codes, 32 lists probed.
 IVF_NPROBE = 32
@@ -139,6 +148,8 @@ class Segment:
         self.a = arrays
         self.ann = ann
         self.sc_ptr, self.sc_idx = sentence_owners(arrays.cs_ptr, arrays.cs_idx, len(arrays.sentence_vectors))
+        self._fds: dict[str, int] = {}
+        self._offsets = {kind: _data_offset(self.vectors(kind)) for kind in ("chunks", "sentences")}
 
     @property
     def n_chunks(self) -> int:
@@ -198,6 +209,31 @@ class Segment:
     def vectors(self, kind: str) -> np.ndarray:
         return self.a.chunk_vectors if kind == "chunks" else self.a.sentence_vectors
 
+    def rows(self, kind: str, ids: np.ndarray) -> np.ndarray:
+        """``vectors(kind)[ids]`` (float32, ids in any order, repeats allowed).
+
+        A large segment's rows are read with ``pread`` into a fresh array instead of
+        through the mapping: on this kernel a fault on a file mapping maps the page
+        cache's whole large folio, so gathering 2,500 scattered rows of a 470 MB
+        matrix made ~450 MB resident in the process (measured on a 10,000-document
+        index). Reads through the page cache are as fast once it is warm, and
+        only what the query asked for stays in the process."""
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = self.vectors(kind)
+        if kind not in self.ann or not len(ids):
+            return np.asarray(vectors[ids], dtype=np.float32)
+        return read_rows(self._file(kind), self._offsets[kind], vectors.shape[1], ids)
+
+    def _file(self, kind: str) -> int:
+        fd = self._fds.get(kind)
+        if fd is None:
+            name = "chunk_vectors.npy" if kind == "chunks" else "sentence_vectors.npy"
+            fd = self._fds[kind] = os.open(self.folder / name, os.O_RDONLY)
+            # Closed when the last snapshot holding this segment is gone, not when a
+            # merge retires it: a reader may still be answering from it.
+            weakref.finalize(self, os.close, fd)
+        return fd
+
     def search(self, kind: str, query: np.ndarray, depth: int,
                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The ``depth`` nearest ``kind`` rows: ``(scores, local positions)``, best first.
@@ -209,7 +245,7 @@ class Segment:
         if n == 0 or depth <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         index = self.ann.get(kind)
-        if index is None or (allowed is not None and int(allowed.sum()) <= EXACT_MAX // 4):
+        if index is None or (allowed is not None and int(allowed.sum()) <= FILTERED_EXACT_MAX):
             # Exact: over every row, or only over the allowed ones when a filter leaves few.
             rows = None if allowed is None else np.flatnonzero(allowed)
             scores = (vectors if rows is None else vectors[rows]) @ query
@@ -228,6 +264,51 @@ class Segment:
                                    min(depth, n), params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep].astype(np.int64)
+
+
+def _data_offset(array: np.ndarray) -> int:
+    """Where a mapped ``.npy`` array's data starts in its file (0 for an in-memory one)."""
+    base = array
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    return int(base.offset) if isinstance(base, np.memmap) else 0
+
+
+# Ids at most this many rows apart are read in one ``pread``, the rows between them
+# included: a system call costs about as much as copying a few kilobytes, and a
+# question's candidates cluster (a document's chunks and sentences are adjacent).
+READ_GAP = 8
+
+
+def read_rows(fd: int, offset: int, dim: int, ids: np.ndarray) -> np.ndarray:
+    """Rows ``ids`` of a float32 (n × dim) matrix stored at ``offset`` in file ``fd``.
+
+    One ``pread`` per run of nearby ids (see READ_GAP).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m.bin"
+    >>> _ = path.write_bytes(b"xx" + np.arange(40, dtype=np.float32).tobytes())
+    >>> fd = os.open(path, os.O_RDONLY)
+    >>> read_rows(fd, 2, 2, np.array([3, 1, 19, 3])).tolist()
+    [[6.0, 7.0], [2.0, 3.0], [38.0, 39.0], [6.0, 7.0]]
+    >>> os.close(fd)
+    """
+    unique, inverse = np.unique(ids, return_inverse=True)
+    breaks = np.flatnonzero(np.diff(unique) > READ_GAP) + 1
+    first = unique[np.concatenate([[0], breaks])]  # each run's first and last id
+    last = unique[np.concatenate([breaks - 1, [len(unique) - 1]])]
+    sizes = last - first + 1
+    begin = np.cumsum(sizes) - sizes  # where each run lands in ``block``
+    block = np.empty((int(sizes.sum()), dim), dtype=np.float32)
+    buffer = memoryview(block).cast("B")
+    row = 4 * dim
+    for lo, n, at in zip(first.tolist(), sizes.tolist(), begin.tolist()):
+        got = os.preadv(fd, [buffer[at * row:(at + n) * row]], offset + lo * row)
+        if got != n * row:
+            raise OSError(f"short read in a segment's vectors ({got} of {n * row} bytes); the index may be "
+                          "damaged: rebuild it with `qa index --rebuild`")
+    run = np.searchsorted(first, unique, side="right") - 1
+    return block[(begin[run] + unique - first[run])[inverse]]
 
 
 def segment_arrays(chunk_vectors: list[np.ndarray], sentence_vectors: list[np.ndarray],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sqlite3
 import threading
@@ -104,23 +105,29 @@ def choose_merge(segments: list[tuple[int, int, int]]) -> tuple[int, ...]:
     return ()
 
 
-def choose_final_merge(segments: list[tuple[int, int, int]]) -> tuple[int, ...]:
-    """After a bulk build: every segment below the largest size class, merged into one.
+def choose_final_merge(segments: list[tuple[int, int, int]], fresh: frozenset[int] = frozenset()
+                       ) -> tuple[int, ...]:
+    """After a bulk build: the build's own segments (``fresh``) and every segment below
+    the largest size class, merged into one.
 
-    The class rule leaves up to seven segments in each class below the top; each is
-    searched on its own, and small ones exactly, so a question would pay for all of
-    them. One merge of the rest (less than the top class's size in all) leaves at
-    most the top class's segments plus one.
+    The class rule leaves up to seven segments in each class, each searched on its
+    own: k segments of n/k rows cost a question about √k times one segment's IVF
+    probe (each probes the same number of lists of √(n/k) rows). Merging what this
+    build wrote costs a rewrite of this build's rows, so a build stays linear in what
+    it added; older segments of the top class are left alone.
 
     >>> choose_final_merge([(1, 300_000, 0), (2, 40_000, 0), (3, 9_000, 0), (4, 9_000, 0)])
     (2, 3, 4)
     >>> choose_final_merge([(1, 300_000, 0), (2, 9_000, 0)])
     ()
+    >>> choose_final_merge([(1, 300_000, 0), (2, 300_000, 0), (3, 9_000, 0)], fresh=frozenset({2, 3}))
+    (2, 3)
     """
     if len(segments) < 2:
         return ()
     top = max(_size_class(rows - deleted) for _, rows, deleted in segments)
-    rest = tuple(sorted(seg for seg, rows, deleted in segments if _size_class(rows - deleted) < top))
+    rest = tuple(sorted(seg for seg, rows, deleted in segments
+                        if _size_class(rows - deleted) < top or seg in fresh))
     return rest if len(rest) >= 2 else ()
 
 
@@ -138,6 +145,9 @@ class LocalStore:
         self.dir = Path(index_dir)
         self._local = threading.local()
         self._segments: dict[int, Segment] = {}  # opened segments, shared by snapshots
+        # Segments the last write() added, and what merges made of them: a bulk build's
+        # final merge gathers them (choose_final_merge).
+        self._fresh: set[int] = set()
         self._snapshot: LocalSnapshot | None = None
         self._lock = threading.Lock()
 
@@ -298,6 +308,7 @@ class LocalStore:
                 catalog.set_meta(conn, generation=generation)
                 pause_point("before-commit", self.dir)
                 conn.execute("COMMIT")
+                self._fresh = {int(folder.name) for folder in written}
             except BaseException:
                 conn.execute("ROLLBACK")
                 for folder in written:
@@ -417,29 +428,47 @@ class LocalStore:
         conn.execute("DELETE FROM documents WHERE doc_key = ?", (key,))
         return chunks, sentences, length
 
-    def cleanup(self) -> None:
+    def cleanup(self, background: bool = False) -> None:
+        """Remove what no committed state names; ``background``: the folders are renamed
+        out of the way at once and deleted by a daemon thread (a server starting after a
+        large build need not wait for gigabytes of merged-away segments to be unlinked;
+        a deletion cut short by an exit is finished by the next cleanup)."""
         if not self.exists():
             return
         conn = self._writer()
         try:
-            self._remove_unreferenced(conn)
+            doomed = self._remove_unreferenced(conn, delete=not background)
         finally:
             conn.close()
+        if doomed:
+            threading.Thread(target=_delete_folders, args=(doomed,), name="qa-segment-cleanup",
+                             daemon=True).start()
 
-    def _remove_unreferenced(self, conn: sqlite3.Connection) -> None:
+    def _remove_unreferenced(self, conn: sqlite3.Connection, delete: bool = True) -> list[Path]:
         """Delete segment folders no committed state names (a crashed write's, or a
-        merged-away one old enough that no reader can still need it)."""
+        merged-away one old enough that no reader can still need it). With ``delete``
+        off they are only renamed to ``.tmp-…`` (which no state names either) and
+        returned, for the caller to delete."""
         folder = self.dir / SEGMENTS
         if not folder.exists():
-            return
+            return []
         live = {r[0] for r in conn.execute("SELECT seg FROM segments")}
         now = time.time()
         young = {r[0] for r in conn.execute("SELECT seg FROM retired WHERE at > ?", (now - RETIRE_AFTER_S,))}
+        doomed = []
         for path in folder.iterdir():
             name = path.name
-            if name.startswith(".tmp-") or (name.isdigit() and int(name) not in live | young):
-                shutil.rmtree(path, ignore_errors=True)
+            if name.isdigit() and int(name) not in live | young:
+                target = path.with_name(f".tmp-removed-{name}")
+                os.replace(path, target)
+                doomed.append(target)
+            elif name.startswith(".tmp-"):
+                doomed.append(path)
         conn.execute("DELETE FROM retired WHERE at <= ?", (now - RETIRE_AFTER_S,))
+        if delete:
+            _delete_folders(doomed)
+            return []
+        return doomed
 
     # ------------------------------------------------------------------ merging
 
@@ -458,7 +487,10 @@ class LocalStore:
                 sizes = [(seg, c + s, 0) for seg, c, s in conn.execute("SELECT seg, chunks, sentences FROM segments")]
                 dead = dict(conn.execute("SELECT seg, COUNT(*) FROM tombstones GROUP BY seg").fetchall())
                 segments = [(seg, rows, dead.get(seg, 0)) for seg, rows, _ in sizes]
-                plan = choose_merge(segments) or (choose_final_merge(segments) if bulk else ())
+                # A bulk build's final merge comes first: it takes in whatever the class
+                # merges would have merged on the way, so each row is rewritten once.
+                final = choose_final_merge(segments, frozenset(self._fresh)) if bulk else ()
+                plan = final or choose_merge(segments)
                 if not plan:
                     if bulk:  # a bulk write grows the journal to its size; give the space back
                         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -499,6 +531,8 @@ class LocalStore:
                 conn.execute("INSERT INTO segments VALUES (?,?,?)", (new, n_c, n_s))
             catalog.set_meta(conn, next_seg=new, generation=int(values["generation"]) + 1)
             conn.execute("COMMIT")
+            if self._fresh & set(plan):
+                self._fresh = (self._fresh - set(plan)) | {new}
         except BaseException:
             conn.execute("ROLLBACK")
             if folder is not None:
@@ -534,6 +568,11 @@ class LocalStore:
         conn.executemany("INSERT INTO postings VALUES (?,?,?)", (
             (term, new, bm25.pack_postings(np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])))
             for term, parts in merged.items()))
+
+
+def _delete_folders(folders: list[Path]) -> None:
+    for path in folders:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _live_maps(sources: list[Segment], dead: dict[tuple[int, int], list[int]]
@@ -657,6 +696,7 @@ class LocalSnapshot:
         self.avgdl = int(values["total_length"]) / max(self.n_chunks, 1)
         self.segments = segments
         self._seg_index = {s.seg: i for i, s in enumerate(segments)}
+        self._length_norms: dict[int, np.ndarray] = {}  # segment index → float32 norms
         self.chunk_base = np.zeros(len(segments) + 1, np.int64)
         np.cumsum([s.n_chunks for s in segments], out=self.chunk_base[1:])
         self.sentence_base = np.zeros(len(segments) + 1, np.int64)
@@ -754,7 +794,9 @@ class LocalSnapshot:
         df = dict(conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", list(counts)))
         if not df:
             return np.zeros(0, np.int64), np.zeros(0)
-        positions, weights = [], []
+        # Each term's postings are distinct positions, so its scores are added with one
+        # scatter; no array of all postings is built (a common term has ~100k).
+        scores = np.zeros(total, dtype=np.float32)
         rows = conn.execute(f"SELECT term, seg, data FROM postings WHERE term IN ({','.join('?' * len(df))})",
                             list(df))
         for term, seg, data in rows:
@@ -762,24 +804,23 @@ class LocalSnapshot:
             if i is None:
                 continue
             local, tfs = bm25.unpack_postings(data)
-            segment = self.segments[i]
-            dl = np.asarray(segment.a.chunk_lengths)[local]
-            positions.append(local.astype(np.int64) + self.chunk_base[i])
-            weights.append(counts[term] * bm25.term_scores(tfs, dl, df[term], self.n_chunks, self.avgdl))
-        if not positions:
-            return np.zeros(0, np.int64), np.zeros(0)
-        # float32 sums, as the bm25s matrices gave: the same ranks for the same ties.
-        scores = np.bincount(np.concatenate(positions), np.concatenate(weights), minlength=total).astype(np.float32)
+            weights = bm25.term_scores(tfs, self._norms(i)[local], df[term], self.n_chunks)
+            scores[local.astype(np.int64) + self.chunk_base[i]] += np.float32(counts[term]) * weights
         for i, (c_mask, _) in enumerate(self._segment_masks(scope)):
             if c_mask is not None:
                 part = scores[self.chunk_base[i]:self.chunk_base[i + 1]]
                 part[~c_mask] = 0.0
         positive = np.flatnonzero(scores > 0)
         if depth is not None and len(positive) > depth:
-            # The best ``depth`` (ties at the cut broken by position), back in position order.
-            order = np.lexsort((positive, -scores[positive]))[:depth]
-            positive = np.sort(positive[order])
+            positive = positive[bm25.best_positions(scores[positive], depth)]
         return positive, scores[positive].astype(np.float64)
+
+    def _norms(self, i: int) -> np.ndarray:
+        """BM25 length norms of segment ``i``'s chunks at this state's average length."""
+        norms = self._length_norms.get(i)
+        if norms is None:
+            norms = self._length_norms[i] = bm25.length_norms(self.segments[i].a.chunk_lengths, self.avgdl)
+        return norms
 
     def dense_scores(self, vector: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray:
         self._queries += 1
@@ -796,8 +837,14 @@ class LocalSnapshot:
             members = np.flatnonzero(where == i)
             seg = self.segments[i]
             local = chunk_ids[members] - self.chunk_base[i]
-            best = np.asarray(seg.a.chunk_vectors[local]) @ q
-            sentence_best, _ = rows_dot_max(seg.a.sentence_vectors, seg.a.cs_ptr, seg.a.cs_idx, local, q)
+            best = seg.rows("chunks", local) @ q
+            # The candidates' sentences, read once and multiplied per chunk.
+            flat, lengths = gather_rows(seg.a.cs_ptr, seg.a.cs_idx, local)
+            wanted = np.unique(flat)
+            ptr = np.zeros(len(local) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=ptr[1:])
+            sentence_best, _ = rows_dot_max(seg.rows("sentences", wanted), ptr, np.searchsorted(wanted, flat),
+                                            np.arange(len(local)), q)
             out[members] = np.maximum(best, sentence_best)
         return out
 
@@ -866,7 +913,7 @@ class LocalSnapshot:
         where = self._locate(ids, self.sentence_base)
         for i in np.unique(where):
             members = np.flatnonzero(where == i)
-            out[members] = self.segments[i].a.sentence_vectors[ids[members] - self.sentence_base[i]]
+            out[members] = self.segments[i].rows("sentences", ids[members] - self.sentence_base[i])
         return out
 
     def chunk_vectors(self, chunk_ids: np.ndarray) -> np.ndarray:
@@ -875,7 +922,7 @@ class LocalSnapshot:
         where = self._locate(ids, self.chunk_base)
         for i in np.unique(where):
             members = np.flatnonzero(where == i)
-            out[members] = self.segments[i].a.chunk_vectors[ids[members] - self.chunk_base[i]]
+            out[members] = self.segments[i].rows("chunks", ids[members] - self.chunk_base[i])
         return out
 
     def all_chunks(self) -> tuple[np.ndarray, list[Chunk]]:

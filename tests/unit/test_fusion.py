@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from qa.fusion import lexical_weight, score_fusion, top_k, weighted_rrf
@@ -51,3 +52,14 @@ def test_score_fusion_ignores_lexical_at_zero_weight_and_keeps_lexical_only_item
 def test_score_fusion_with_explicit_floor():
     fused = score_fusion({1: 1.0, 2: 0.2}, {}, lexical_weight=1.0, dense_floor=0.5)
     assert fused == {1: 1.0, 2: 0.0}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_positions_equals_a_full_sort_cut_at_depth(seed):
+    from qa.index.bm25 import best_positions
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, 500).astype(np.float32)  # many ties
+    for depth in (1, 7, 100, 499, 500, 600):
+        full = np.sort(np.lexsort((np.arange(500), -scores))[:depth])
+        assert best_positions(scores, depth).tolist() == full.tolist()

@@ -33,7 +33,11 @@ def _answer_what_the_rules_allow(monkeypatch):
     # is compared with) takes every answer the hard rules allow: threshold 0.
     monkeypatch.setenv("QA_REFUSAL_THRESHOLD", "0")
 
-YICHANG_EN = "What emergency-care radius did Yichang set?"
+# Asks no particular kind of fact: with the hash embedder the extractive quotes are
+# arbitrary sentences of the right document, and "What emergency-care radius…" (a
+# distance) is refused by the kind rule unless a quote holds minutes or kilometres.
+# These tests are about the generator, which reads the passages, not the quotes.
+YICHANG_EN = "What emergency-care circles did Yichang set up?"
 YICHANG_ZH = "宜昌打造多少分钟急救圈?"
 RADIUS = "10分钟"
 KEY = "sk-test-never-shown-0123"

@@ -274,3 +274,23 @@ def test_a_reader_sees_one_state_while_a_write_commits(tmp_path, tiny_corpus):
     with reader.reading():
         new = reader.snapshot()
         assert {d.doc_id for d in new.documents()} == {"ezhou.txt", "huangshi.txt", "yichang.txt"}
+
+
+def _segment_count(index_dir) -> int:
+    with sqlite3.connect(index_dir / "catalog.sqlite3") as conn:
+        return conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+
+
+def test_a_bulk_build_ends_in_one_segment_and_a_later_build_leaves_old_ones_alone(tmp_path, tiny_corpus):
+    settings = Settings(corpus_dir=tiny_corpus, index_dir=tmp_path / "index", embedder="hash", chunk_size=60,
+                        chunk_overlap=10, batch_docs=1)  # one segment per document while writing
+    p = Pipeline(settings, embedder=HashEmbedder())
+    p.index(tiny_corpus)
+    assert _segment_count(tmp_path / "index") == 1  # the build's three segments, merged
+    p.add_document("extra.txt", "孝感打造20分钟急救圈。\n".encode())
+    assert _segment_count(tmp_path / "index") == 2  # an upload is not a bulk build: no merge
+    (tiny_corpus / "more.txt").write_text("黄石打造25分钟急救圈。\n", encoding="utf-8")
+    p.index(tiny_corpus)
+    # Only this build's own segment is "fresh", and it has no peer: nothing is rewritten.
+    assert _segment_count(tmp_path / "index") == 3
+    assert [h.doc_id for h in p.search("黄石急救圈", k=1)] == ["more.txt"]
