@@ -11,7 +11,9 @@ trace).
 ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``) overrides the stored value.
 Never pass the test part (eval/test.jsonl): its figures are the held-out ones.
 
-The rule: refuse when ``score < t``; among all thresholds, take the ones with the
+The thresholds are chosen on out-of-fold probabilities (each tuning question scored
+by a model fitted without its fold), so they reflect how the model scores questions
+it has not seen. The rule: refuse when ``score < t``; among all thresholds, take the ones with the
 fewest errors, weighting each error by its class's size (so the few unanswerable
 questions count as much as the many answerable ones), subject to refusing at most
 ``max_false_refusal`` of the answerable questions; among equally good ones, put the
@@ -290,6 +292,35 @@ def select_features(measured: Sequence[Measured], max_false_refusal: float = MAX
     return tuple(chosen), trace
 
 
+def out_of_fold_pairs(measured: Sequence[Measured], features: Sequence[str], folds: int = FOLDS
+                      ) -> dict[str, list[tuple[float, bool]]]:
+    """``(confidence, answerable)`` per language, each question scored by a model fitted
+    on the other folds (:data:`RULED_OUT` for one a hard rule refuses).
+
+    Thresholds are chosen on these, not on the final model's own fit: scored by the
+    model that was fitted on them, the tuning questions separate better than new
+    questions do, and a threshold set at the edge of their answerable scores refused
+    far more than its budget of new answerable questions."""
+    from qa.answer import confidence, passes_rules
+
+    kept_index = [i for i, m in enumerate(measured) if m.evidence is not None and passes_rules(m.evidence)]
+    kept = [measured[i] for i in kept_index]
+    fold = fold_of([(m.lang, m.answerable) for m in kept], folds)
+    scores = {i: RULED_OUT for i in range(len(measured))}
+    full = fit_answerability(measured, features=features)
+    for k in range(folds):
+        train = [m for m, f in zip(kept, fold) if f != k]
+        usable = any(m.answerable for m in train) and not all(m.answerable for m in train)
+        model = fit_answerability(train, features=features) if usable else full
+        for i, m, f in zip(kept_index, kept, fold):
+            if f == k:
+                scores[i] = confidence(m.evidence, m.lang, model)
+    pairs: dict[str, list[tuple[float, bool]]] = {}
+    for i, m in enumerate(measured):
+        pairs.setdefault(m.lang, []).append((round(scores[i], 6), m.answerable))
+    return pairs
+
+
 def scored_pairs(measured: Sequence[Measured], model) -> dict[str, list[tuple[float, bool]]]:
     """``(confidence, answerable)`` per language under ``model``; :data:`RULED_OUT`
     for a question refused by a hard rule whatever the threshold."""
@@ -327,7 +358,8 @@ def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_re
     measured = measure(pipeline.retriever(), items, settings=pipeline.settings)
     features, trace = select_features(measured, max_false_refusal=max_false_refusal)
     model = fit_answerability(measured, source, features=features)
-    calibration = calibrate(scored_pairs(measured, model), source=source, max_false_refusal=max_false_refusal)
+    calibration = calibrate(out_of_fold_pairs(measured, features), source=source,
+                            max_false_refusal=max_false_refusal)
     calibration = Calibration(calibration.thresholds, calibration.source, calibration.reports, trace)
     if output is not None:
         output = Path(output)

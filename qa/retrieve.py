@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
 
 import numpy as np
 
@@ -55,23 +56,36 @@ _RANKING = threading.Lock()
 _HELPERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-dense")
 
 
-@lru_cache(maxsize=4096)
-def query_plan(query: str) -> QueryPlan:
+def make_plan(query: str, df: Mapping[str, int] | None = None) -> QueryPlan:
     """What the retriever makes of a question: folded text, BM25 tokens, BM25 weight.
 
-    A pure function of the question (folding tables, jieba's dictionary and the
-    translation dictionary are fixed for the process), so repeated questions reuse
-    it: jieba alone costs about 0.2 ms a question.
+    ``df`` (the index's document frequencies) lets the translation of English words
+    keep only the Chinese senses the corpus uses (:func:`qa.translate.translate_query`).
 
-    >>> query_plan("宜昌 急救圈").tokens
-    ('宜昌', '急救', '圈')
+    >>> make_plan("emergency", {"应急": 5, "急救": 2}).tokens
+    ('emergency', '应急', '急救')
     """
     folded = fold(query)
     tokens = tokenize(folded)
     share = cjk_ratio(folded)
-    translated, translated_share = translate_query(folded)
+    translated, translated_share = translate_query(folded, df)
     tokens = tokens + [t for t in translated if t not in tokens]
     return QueryPlan(folded, tuple(tokens), lexical_weight(share, translated_share))
+
+
+@lru_cache(maxsize=4096)
+def query_plan(query: str) -> QueryPlan:
+    """:func:`make_plan` without a corpus (English words get their dictionary senses).
+
+    A pure function of the question (folding tables, jieba's dictionary and the
+    translation dictionary are fixed for the process), so repeated questions reuse
+    it: jieba alone costs about 0.2 ms a question. A :class:`Retriever` plans with
+    its index's term statistics instead (:meth:`Retriever.plan`).
+
+    >>> query_plan("宜昌 急救圈").tokens
+    ('宜昌', '急救', '圈')
+    """
+    return make_plan(query)
 
 
 def validate_k(k: object) -> int:
@@ -231,6 +245,9 @@ class Retriever:
         self.lexical_depth = lexical_depth
         # Filters repeat (a UI's region menu): what each allows is computed once per snapshot.
         self._scope = lru_cache(maxsize=256)(self._compute_scope)
+        # Plans read the snapshot's term statistics (which senses of an English word
+        # the corpus uses), so they are cached per retriever, i.e. per snapshot.
+        self._plan = lru_cache(maxsize=4096)(self._compute_plan)
 
     @property
     def light(self) -> bool:
@@ -239,8 +256,11 @@ class Retriever:
 
     # ------------------------------------------------------------------ pieces
 
+    def _compute_plan(self, query: str) -> QueryPlan:
+        return make_plan(query, self.snapshot.term_stats().df)
+
     def plan(self, query: str) -> QueryPlan:
-        return query_plan(query)
+        return self._plan(query)
 
     def allowed_docs(self, filters: Filters | None) -> list[str] | None:
         if filters is None or filters.is_empty():

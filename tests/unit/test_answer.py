@@ -492,3 +492,23 @@ def test_question_limit_has_one_source():
     with pytest.raises(InputError, match=f"the limit is {limit}"):
         validate_query("问" * (limit + 1), 1, "hybrid")
     assert validate_query("问" * 2500, 1, "hybrid", max_chars=3000) == "问" * 2500
+
+
+def test_thresholds_come_from_out_of_fold_scores():
+    import random
+
+    from qa.calibration import RULED_OUT, Measured, fit_answerability, out_of_fold_pairs, scored_pairs
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(60):
+        answerable = i % 3 != 0
+        e = Evidence(rng.random() + (0.6 if answerable else 0.0), rng.random(), rng.random() + 0.1, True,
+                     top_dense=rng.random(), missing=rng.random())
+        rows.append(Measured("zh" if i % 2 else "en", answerable, e))
+    rows.append(Measured("zh", True, Evidence(2.0, 0.5, 0.0, True)))  # no question term near: a rule refuses it
+    oof = out_of_fold_pairs(rows, ("distinctness", "coverage"))
+    own = scored_pairs(rows, fit_answerability(rows, features=("distinctness", "coverage")))
+    assert [len(oof[lang]) for lang in ("en", "zh")] == [30, 31] and oof["zh"][-1][0] == RULED_OUT
+    # Scored by models that never saw them, the questions get other (not fitted) scores.
+    assert oof["en"] != own["en"] and {a for _, a in oof["en"]} == {True, False}

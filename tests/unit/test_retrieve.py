@@ -38,9 +38,17 @@ def test_bm25_weight_follows_what_it_can_read(fake_pipeline):
     # no Chinese and nothing a dictionary knows: BM25 gets no say at all
     assert retriever.plan("xyzzy plugh?").lexical_weight == 0.0
     # translated English terms count, but less than Chinese the user typed
-    plan = retriever.plan("What is the weather like on Mars?")
-    assert "天气" in plan.tokens and "火星" in plan.tokens
+    plan = retriever.plan("What emergency-care radius did Yichang set?")
+    assert "急救" in plan.tokens and "宜昌" in plan.tokens
     assert 0.0 < plan.lexical_weight <= 0.5
+    # the retriever keeps only senses its corpus uses: words whose senses never occur
+    # give BM25 nothing to read (the dictionary alone would give 天气 and 火星)
+    plan = retriever.plan("What is the weather like on Mars?")
+    assert "天气" not in plan.tokens and "火星" not in plan.tokens
+    assert plan.lexical_weight == 0.0
+    from qa.retrieve import query_plan
+
+    assert "火星" in query_plan("What is the weather like on Mars?").tokens
 
 
 @pytest.mark.parametrize("query,k,mode,match", [
