@@ -97,9 +97,13 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(1024, ge=0, description="qa serve: query vectors kept in an LRU cache (0: none)")
     writer_niceness: int = Field(19, ge=0, le=19, description="qa serve: OS niceness (0-19) of the thread that "
                                  "indexes uploads; higher leaves more CPU to concurrent readers")
-    # 1: a question's products are one vector against a matrix, too small to split, and
-    # a second BLAS thread that waits for a busy core stalls them. `qa bench --part scale`
-    # times the exact search both ways (docs/reports/bench-scale-small.md).
+    # 1: a question's products are one vector against a matrix, and a second BLAS thread
+    # that waits for a core another process holds stalls them. `qa bench --part scale
+    # --sizes 1000 2000 4000 8000 16000 32000` times the exact search both ways: on an
+    # idle machine two threads halve an exact pass over 32k vectors (1.9 → 1.0 ms,
+    # docs/reports/bench-scale-small.md); at a load average of 2.4 they made it 4.5×
+    # slower (2.6 → 11.9 ms, bench-scale-small-loaded.md). A server shares its cores
+    # with its other requests, so the robust choice is 1.
     blas_threads: int = Field(1, ge=1, le=256, description="Threads numpy's BLAS may use in qa commands and "
                               "qa serve (1: a query's vector products gain nothing from more and stall when "
                               "a core is busy)")

@@ -42,11 +42,12 @@ from qa.segments import csr
 
 # Up to this many vectors in one matrix a segment is searched exactly: one pass over
 # its mapped vectors. Chosen with `qa bench --part scale --sizes 1000 2000 4000 8000
-# 16000 32000` (docs/reports/bench-scale-small.md): with one BLAS thread an exact pass
-# over 4k vectors of 384 dimensions costs about twice IVF's probe (0.2 against 0.1 ms),
-# over 8k four times, over 32k ten times or more, and merged segments of a
-# 2,000-document library (17k chunks each) searched exactly made up most of a query's
-# time; below 4k the pass is cheap and its recall is 1 by definition.
+# 16000 32000` (docs/reports/bench-scale-small.md, one BLAS thread, idle machine): an
+# exact pass over 4k vectors of 384 dimensions costs 2.5× IVF's probe at nprobe 32
+# (0.30 against 0.12 ms), over 32k five times, and under load the gap grew to ten
+# times and more; merged segments of a 2,000-document library (17k chunks each)
+# searched exactly were most of a question's time. Below 4k an exact pass is cheap
+# and its recall is 1 by definition.
 EXACT_MAX = 4_096
 # A filter that leaves at most this many rows of a segment is searched exactly over
 # those rows, whatever the segment's size: the filter stays exact and so does the
