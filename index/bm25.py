@@ -57,7 +57,10 @@ def term_scores(tf: np.ndarray, norms: np.ndarray, df: int, n: int) -> np.ndarra
     0.56047
     """
     tf = tf.astype(np.float32)
-    return np.float32(idf(df, n)) * tf / (tf + norms)
+    out = norms + tf  # a fresh array, then divided and scaled in place: one allocation
+    np.divide(tf, out, out=out)
+    out *= np.float32(idf(df, n))
+    return out
 
 
 def best_positions(scores: np.ndarray, depth: int) -> np.ndarray:

@@ -319,31 +319,39 @@ class Retriever:
         if scope.is_empty:
             return Retrieval((), (), vector, plan)
         nearest = None
+        known = None
         dense = None
         if mode == "hybrid" and scope.is_everything and self.snapshot.nearest_off_thread():
-            # The dense side (embedding the question, FAISS) on a helper thread while
-            # this one reads BM25's postings: both release the GIL for most of their
-            # time, so on a large index the two overlap instead of adding up.
-            dense = _HELPERS.submit(self._dense, plan, query_vector, scope)
+            # The dense side (embedding the question, FAISS, the exact scores of what
+            # FAISS found) on a helper thread while this one reads BM25's postings: both
+            # release the GIL for most of their time, so on a large index the two
+            # overlap instead of adding up.
+            dense = _HELPERS.submit(self._dense, plan, query_vector, scope, True)
         elif mode in ("dense", "hybrid"):
-            vector, nearest = self._dense(plan, query_vector, scope)
+            vector, nearest, _ = self._dense(plan, query_vector, scope)
         lex_pos, lex_val = np.zeros(0, dtype=np.int64), np.zeros(0)
         if mode in ("bm25", "hybrid"):
             lex_pos, lex_val = self.snapshot.lexical(plan.tokens, scope, self.lexical_depth)
         if dense is not None:
-            vector, nearest = dense.result()
+            vector, nearest, known = dense.result()
         with _RANKING:
-            return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode)
+            return self._rank(plan, vector, nearest, lex_pos, lex_val, k, mode, known)
 
-    def _dense(self, plan: QueryPlan, query_vector: np.ndarray | None, scope: Scope):
+    def _dense(self, plan: QueryPlan, query_vector: np.ndarray | None, scope: Scope, score: bool = False):
+        """The question's vector, FAISS's candidates and, with ``score``, their exact
+        dense scores as ``(sorted ids, scores)``."""
         vector = self.embed_query(plan.folded) if query_vector is None else query_vector
         # Outside the turns: FAISS and numpy release the GIL, so searches of a
         # large index by concurrent threads use every core.
-        return vector, self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
+        nearest = self.snapshot.nearest(vector, self.DENSE_DEPTH, self.SENTENCE_DEPTH, scope)
+        if not score:
+            return vector, nearest, None
+        ids = np.unique(np.concatenate(nearest))
+        return vector, nearest, (ids, self.dense_scores_at(vector, ids))
 
     def _rank(self, plan: QueryPlan, vector: np.ndarray | None,
               nearest: tuple[np.ndarray, np.ndarray] | None, lex_pos: np.ndarray, lex_val: np.ndarray,
-              k: int, mode: str) -> Retrieval:
+              k: int, mode: str, known: tuple[np.ndarray, np.ndarray] | None = None) -> Retrieval:
         # Candidates as aligned arrays: positions (ascending), dense and BM25 scores.
         positions, dense, lexical = lex_pos, None, lex_val
         if vector is not None and nearest is not None:
@@ -352,7 +360,7 @@ class Retriever:
             found.update(owners.tolist())
             union = found | set(lex_pos.tolist())
             order = np.fromiter(union, dtype=np.int64, count=len(union))
-            dense_in_order = self.dense_scores_at(vector, order)
+            dense_in_order = self._dense_scores(vector, order, known)
             if self.fusion == "rrf" and mode == "hybrid":
                 return self._retrieve_rrf(order, dense_in_order, lex_pos, lex_val, k, vector, plan)
             ascending = np.argsort(order)
@@ -381,6 +389,20 @@ class Retriever:
             for chunk, i in zip(chunks, best)
         )
         return Retrieval(hits, tuple(int(positions[i]) for i in best), vector, plan)
+
+    def _dense_scores(self, vector: np.ndarray, order: np.ndarray,
+                      known: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """Exact dense scores of ``order``, reusing ``known`` ones (sorted ids, scores)."""
+        if known is None or not len(known[0]):
+            return self.dense_scores_at(vector, order)
+        ids, scores = known
+        at = np.minimum(np.searchsorted(ids, order), len(ids) - 1)
+        have = ids[at] == order
+        out = np.empty(len(order), dtype=np.float32)
+        out[have] = scores[at[have]]
+        if not have.all():
+            out[~have] = self.dense_scores_at(vector, order[~have])
+        return out
 
     def _retrieve_rrf(self, order, dense, lex_pos, lex_val, k, vector, plan) -> Retrieval:
         # Rank fusion is not the default and keeps the dict form: ties in the dense

@@ -809,8 +809,13 @@ class LocalSnapshot:
             if i is None:
                 continue
             local, tfs = bm25.unpack_postings(data)
-            weights = bm25.term_scores(tfs, self._norms(i)[local], df[term], self.n_chunks)
-            scores[local.astype(np.int64) + self.chunk_base[i]] += np.float32(counts[term]) * weights
+            at = local.astype(np.intp)
+            weights = bm25.term_scores(tfs, self._norms(i).take(at), df[term], self.n_chunks)
+            if counts[term] != 1:
+                weights *= np.float32(counts[term])
+            if self.chunk_base[i]:
+                at += self.chunk_base[i]
+            scores[at] += weights
         for i, (c_mask, _) in enumerate(self._segment_masks(scope)):
             if c_mask is not None:
                 part = scores[self.chunk_base[i]:self.chunk_base[i + 1]]

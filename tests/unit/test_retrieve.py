@@ -1,5 +1,7 @@
 """Retriever behaviour on the tiny three-city corpus with the hash embedder."""
 
+import threading
+
 import pytest
 
 from qa.errors import InputError
@@ -73,3 +75,38 @@ def test_rrf_fusion_is_selectable_and_unknown_fusion_is_refused(fake_pipeline):
         assert rrf.search("宜昌急救圈", k=1)[0].doc_id == "yichang.txt"
     with pytest.raises(ConfigError, match="score, rrf"):
         Retriever(snapshot, fake_pipeline.embedder, fusion="borda")
+
+
+def test_a_large_index_dense_side_on_a_helper_thread_ranks_as_in_line(tmp_path, monkeypatch):
+    """The helper-thread path (taken by large indexes) gives the same hits, scores
+    included, as computing everything on the caller's thread."""
+    from qa.index.local.store import LocalSnapshot
+    from qa.pipeline import Pipeline
+    from qa.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, city in enumerate(["宜昌", "鄂州", "武汉", "咸宁"]):
+        (corpus / f"{i}.txt").write_text(f"{city}市政府文件\n{city}打造{10 + i}分钟急救圈。网格化管理全覆盖。\n"
+                                         f"{city}新建驿站{i + 3}个。\n", encoding="utf-8")
+    p = Pipeline(Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedder="hash"))
+    p.index(corpus)
+    questions = ["宜昌急救圈多少分钟", "网格化管理", "武汉驿站", "What emergency-care radius did Yichang set?"]
+
+    def hits():
+        return [[(h.doc_id, h.start, round(h.score, 6), h.dense_score, h.bm25_score) for h in p.search(q, k=3)]
+                for q in questions]
+
+    monkeypatch.setattr(LocalSnapshot, "nearest_off_thread", lambda self: False)
+    in_line = hits()
+    calls = []
+    real = LocalSnapshot.nearest
+
+    def counted(self, *a, **kw):
+        calls.append(threading.current_thread().name)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(LocalSnapshot, "nearest_off_thread", lambda self: True)
+    monkeypatch.setattr(LocalSnapshot, "nearest", counted)
+    assert hits() == in_line
+    assert calls and all(name.startswith("qa-dense") for name in calls)
