@@ -903,7 +903,10 @@ def write_bench(result: dict, folder: Path) -> list[Path]:
     md, js = folder / "bench.md", folder / "bench.json"
     md.write_text(markdown(result), encoding="utf-8")
     js.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    return [md, js]
+    from qa.eval.growth import write_chart
+
+    chart = write_chart(result, folder / "growth.png")
+    return [md, js] + ([chart] if chart else [])
 
 
 def main(args, settings: Settings) -> int:

@@ -316,6 +316,65 @@ def _n(documents) -> str:
     return f"{documents:,}" if isinstance(documents, int) else str(documents)
 
 
+def chart_series(sizes: Sequence[dict]) -> dict[str, list[tuple[int, float]]]:
+    """The growth figures a chart plots, per series: (documents, value), hash embedder
+    rows only (a real-model point measures the model, not the system).
+
+    >>> rows = [{"documents": 100, "embedder": "hash", "in_process": {"search_beyond_embedding_ms": {"p50": 3.0}},
+    ...          "server": {"retrieve_ms": {"p50": 5.0}, "write_s": {"upload": 0.03}, "peak_rss_mb": 340.0}},
+    ...         {"documents": 5, "embedder": "e5-small-q4"}]
+    >>> chart_series(rows)["search beyond embedding p50 (ms)"]
+    [(100, 3.0)]
+    """
+    series: dict[str, list[tuple[int, float]]] = {
+        "search beyond embedding p50 (ms)": [], "/v1/retrieve p50 (ms)": [], "upload (ms)": [],
+        "server peak RSS (MB)": []}
+    for row in sizes:
+        if row.get("embedder") != "hash":
+            continue
+        n, inner, server = row["documents"], row.get("in_process") or {}, row.get("server") or {}
+        for name, value in (
+                ("search beyond embedding p50 (ms)", (inner.get("search_beyond_embedding_ms") or {}).get("p50")),
+                ("/v1/retrieve p50 (ms)", (server.get("retrieve_ms") or {}).get("p50")),
+                ("upload (ms)", 1000 * (server.get("write_s") or {}).get("upload", float("nan"))),
+                ("server peak RSS (MB)", server.get("peak_rss_mb"))):
+            if value is not None and value == value:
+                series[name].append((n, float(value)))
+    return series
+
+
+def write_chart(result: dict, path: Path) -> Path | None:
+    """growth.png: latency and memory against corpus size (log axes); None without
+    matplotlib (the ``report`` extra) or without growth rows."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    series = chart_series((result.get("growth") or {}).get("sizes") or [])
+    if not any(series.values()):
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, points in series.items():
+        if points:
+            axis = right if "MB" in name else left
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    for axis, title in ((left, "milliseconds"), (right, "megabytes")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("documents (synthetic corpus, hash embedder)")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.suptitle("qa bench --part growth")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def markdown(result: dict) -> list[str]:
     """The growth section of the bench report."""
     head = ["documents", "embedder", "build s", "build RSS MB", "no-op re-index s", "index MB (× corpus)",

@@ -93,6 +93,7 @@ def test_bench_growth_and_faults_parts_report_what_they_measure(tmp_path, monkey
     assert row["in_process"]["recall@10"]["strict"] == 1.0  # small segments are searched exactly
     assert 0.0 < row["in_process"]["recall@10_ivf_everywhere"]["tie_aware"] <= 1.0
     assert row["index_mb"] > 0 and row["reindex_noop_s"] > 0
+    assert (report / "growth.png").stat().st_size > 10_000  # the chart beside the table
     report = tmp_path / "faults"
     assert main(["bench", "--quick", "--part", "faults", "--report", str(report)]) == 0
     faults = json.loads((report / "bench.json").read_text(encoding="utf-8"))["faults"]
