@@ -114,7 +114,11 @@ def test_streamed_answers_show_only_verified_sentences(streamed, llm_pipeline):
         dropped += len(final["dropped"])
         written += len(final["dropped"])
         for d in final["dropped"]:
-            assert d["text"] not in final["answer"] and d["reason"]
+            assert d["reason"]
+            # What was dropped is not shown; the extractive fallback is the exception, as
+            # it names its sources, and the small model sometimes writes nothing but a
+            # source's title line, which then reappears there as the source label.
+            assert final["generator"] == "extractive" or d["text"] not in final["answer"]
         if final["generator"] == "extractive":
             continue
         generated += 1
