@@ -12,6 +12,7 @@ the server is stopped the answer is the extractive one. Generation is greedy
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -113,12 +114,12 @@ def test_streamed_answers_show_only_verified_sentences(streamed, llm_pipeline):
             assert llm_pipeline.document(cite["doc_id"]).text[cite["start"]:cite["end"]] == cite["quote"]
         dropped += len(final["dropped"])
         written += len(final["dropped"])
+        # What was dropped is not shown. The answer's source lines ("[1] 《title》 (date,
+        # region)") are left out of the check: the small model sometimes writes nothing
+        # but a source's title line, which is dropped and rightly listed as a source.
+        body = "\n".join(line for line in final["answer"].splitlines() if not re.match(r"\[\d+\] 《", line))
         for d in final["dropped"]:
-            assert d["reason"]
-            # What was dropped is not shown; the extractive fallback is the exception, as
-            # it names its sources, and the small model sometimes writes nothing but a
-            # source's title line, which then reappears there as the source label.
-            assert final["generator"] == "extractive" or d["text"] not in final["answer"]
+            assert d["reason"] and d["text"] not in body
         if final["generator"] == "extractive":
             continue
         generated += 1
