@@ -723,10 +723,7 @@ class _Handlers:
         try:
             answer = self.pipeline.ask(question, history=history, k=self.settings.k, filters=filters)
         except QAError as exc:
-            error = f'<span class="qa-error">出错 Error: {_md_escape(error_text(exc))}</span>'
-            chat = chat[:-1] + [{"role": "assistant", "content": error}]
-            exchanges = exchanges + [{"question": question, "answer": None, "citations": [], "chat_index": len(chat) - 1}]
-            yield chat, gr.skip(), gr.skip(), exchanges
+            yield _error_update(question, chat, exchanges, exc)
             return
 
         sources = render_sources(answer, self._doc_text, filters)
@@ -768,10 +765,7 @@ class _Handlers:
                 chat = chat[:-1] + [{"role": "assistant", "content": chat_html(text)}]
                 yield chat, gr.skip(), gr.skip(), gr.skip()
         except QAError as exc:
-            error = f'<span class="qa-error">出错 Error: {_md_escape(error_text(exc))}</span>'
-            chat = chat[:-1] + [{"role": "assistant", "content": error}]
-            exchanges = exchanges + [{"question": question, "answer": None, "citations": [], "chat_index": len(chat) - 1}]
-            yield chat, gr.skip(), gr.skip(), exchanges
+            yield _error_update(question, chat, exchanges, exc)
             return
         body = refusal_text(answer.answer) if answer.refused else answer.answer
         chat = chat[:-1] + [{"role": "assistant", "content": chat_html(body, answer.citations) + generator_html(answer)}]
@@ -984,3 +978,13 @@ def launch(settings: Settings) -> int:
         quiet=True,
     )
     return 0
+
+
+def _error_update(question: str, chat: list[dict], exchanges: list[dict], exc: QAError) -> tuple:
+    """The chat update for a failed question: the error in the bubble, an exchange with no answer."""
+    import gradio as gr
+
+    error = f'<span class="qa-error">出错 Error: {_md_escape(error_text(exc))}</span>'
+    chat = chat[:-1] + [{"role": "assistant", "content": error}]
+    exchanges = exchanges + [{"question": question, "answer": None, "citations": [], "chat_index": len(chat) - 1}]
+    return chat, gr.skip(), gr.skip(), exchanges
