@@ -28,6 +28,7 @@ from typing import Callable
 from qa.eval.growth import _env, _new_document, synthetic_corpus
 from qa.eval.metrics import latency_summary
 from qa.eval.processes import free_port, stop
+from qa.index.local.store import finish_cleanup
 
 
 def _start(index_dir: Path, corpus: Path, embedder: str, key: str) -> tuple[subprocess.Popen, str]:
@@ -96,6 +97,7 @@ def kill_trials(index_dir: Path, corpus: Path, embedder: str, trials: int, seed:
             pipeline.recover()
             indexed = {d.doc_id for d in pipeline.documents()}
             pipeline.search("急救圈", k=1)
+            finish_cleanup()  # recovery deletes merged-away folders on a thread: let it finish
         except Exception as exc:  # the figure this bench exists for: count it, keep going
             totals["index_failed_to_load"] += 1
             progress(f"faults: trial {trial}: index did not load: {exc}")

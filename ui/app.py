@@ -569,7 +569,7 @@ CSS = """
 # the escaped document HTML and shows it in a modal scrolled to the cited sentence.
 # The <style> is injected from here so that the UI looks the same whether it is
 # launched on its own or mounted into the API app (which passes no css).
-SOURCES_JS = """
+SOURCES_JS = r"""
 if (!document.getElementById('qa-style')) {
   const style = document.createElement('style');
   style.id = 'qa-style';

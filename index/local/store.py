@@ -441,8 +441,10 @@ class LocalStore:
         finally:
             conn.close()
         if doomed:
-            threading.Thread(target=_delete_folders, args=(doomed,), name="qa-segment-cleanup",
-                             daemon=True).start()
+            thread = threading.Thread(target=_delete_folders, args=(doomed,), name="qa-segment-cleanup",
+                                      daemon=True)
+            _CLEANERS.append(thread)
+            thread.start()
 
     def _remove_unreferenced(self, conn: sqlite3.Connection, delete: bool = True) -> list[Path]:
         """Delete segment folders no committed state names (a crashed write's, or a
@@ -568,6 +570,17 @@ class LocalStore:
         conn.executemany("INSERT INTO postings VALUES (?,?,?)", (
             (term, new, bm25.pack_postings(np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])))
             for term, parts in merged.items()))
+
+
+# Background deletions started by cleanup(background=True), so that a caller that must
+# see the folder settled (the fault benchmark counting leftover files) can wait for them.
+_CLEANERS: list[threading.Thread] = []
+
+
+def finish_cleanup(timeout: float = 60.0) -> None:
+    """Wait until background deletions of merged-away segment folders are done."""
+    while _CLEANERS:
+        _CLEANERS.pop().join(timeout)
 
 
 def _delete_folders(folders: list[Path]) -> None:
