@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Sequence
 
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -793,12 +793,17 @@ def _ask_events(answer: Answer) -> Iterator[bytes]:
     yield _sse_event({}, "done")
 
 
-def _chat_chunks(answer: Answer, completion_id: str, created: int, model: str) -> Iterator[bytes]:
+def _chunk_maker(completion_id: str, created: int, model: str) -> Callable[..., bytes]:
+    """One ``chat.completion.chunk`` SSE event per call, for one streamed completion."""
     def chunk(delta: dict, finish: str | None = None) -> bytes:
         return _sse_event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
                                                         "logprobs": None}]})
+    return chunk
 
+
+def _chat_chunks(answer: Answer, completion_id: str, created: int, model: str) -> Iterator[bytes]:
+    chunk = _chunk_maker(completion_id, created, model)
     yield chunk({"role": "assistant", "content": ""})
     for piece in answer_pieces(answer.answer):
         yield chunk({"content": piece})
@@ -821,11 +826,7 @@ def _generated_ask_events(events: Iterator) -> Iterator[bytes]:
 def _generated_chat_chunks(events: Iterator, completion_id: str, created: int, model: str) -> Iterator[bytes]:
     from qa.generate import Final
 
-    def chunk(delta: dict, finish: str | None = None) -> bytes:
-        return _sse_event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                           "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                                        "logprobs": None}]})
-
+    chunk = _chunk_maker(completion_id, created, model)
     yield chunk({"role": "assistant", "content": ""})
     for event in events:
         if isinstance(event, Final):
