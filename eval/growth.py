@@ -208,13 +208,14 @@ def worker(cfg: dict) -> dict:
     out["recall@10"] = ann_recall(pipeline, questions[: cfg["recall_queries"]])
     # The same with every segment searched through IVF, however small (on a small
     # corpus the store searches exactly, and recall is 1 by definition).
-    from qa.index.local.segments import _build_ivf, IVF_NPROBE
+    from qa.index.local.segments import _build_ivf, _slices, IVF_NPROBE
 
     with pipeline.store.reading():
         for segment in pipeline.store.snapshot().segments:
             for kind in ("chunks", "sentences"):
                 if kind not in segment.ann and len(segment.vectors(kind)):
-                    index = _build_ivf(np.asarray(segment.vectors(kind), dtype=np.float32))
+                    vectors = np.asarray(segment.vectors(kind), dtype=np.float32)
+                    index = _build_ivf(len(vectors), vectors.shape[1], _slices(vectors))
                     index.nprobe = min(IVF_NPROBE, index.nlist)
                     segment.ann[kind] = index
     out["recall@10_ivf_everywhere"] = ann_recall(pipeline, questions[: cfg["recall_queries"]])

@@ -33,6 +33,7 @@ import shutil
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import faiss
 import numpy as np
@@ -96,18 +97,72 @@ def sentence_owners(cs_ptr: np.ndarray, cs_idx: np.ndarray, n_sentences: int) ->
     return ptr, chunk_of[order]
 
 
-def _build_ivf(vectors: np.ndarray) -> faiss.Index:
-    n, dim = vectors.shape
+# Rows per block when a matrix is copied, sampled or added to IVF piecewise: 65k rows
+# of 384 float32 dimensions are 100 MB, so no pass holds more than that at once.
+BLOCK_ROWS = 65_536
+
+
+def _build_ivf(n: int, dim: int, blocks: Callable[[], Iterator[np.ndarray]]) -> faiss.Index:
+    """An IVF-SQ8 index over ``n`` vectors that ``blocks()`` yields in row order (it
+    is called twice: a pass for the training sample, a pass to add)."""
     nlist = ivf_lists(n)
     index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist,
                                           faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
     # Training on a spread-out sample of 64 vectors a list keeps k-means to seconds
     # even at a million vectors; more samples did not move recall in the sweep.
     step = max(1, n // (64 * nlist))
-    index.train(np.ascontiguousarray(vectors[::step]))
-    for start in range(0, n, 65_536):  # bounded copies: the mapped array is read in slices
-        index.add(np.ascontiguousarray(vectors[start:start + 65_536]))
+    sample, start = [], 0
+    for block in blocks():
+        sample.append(block[(-start) % step::step])  # rows 0, step, 2·step… of the whole matrix
+        start += len(block)
+    index.train(np.ascontiguousarray(np.concatenate(sample)))
+    del sample
+    for block in blocks():
+        index.add(np.ascontiguousarray(block))
     return index
+
+
+def _slices(vectors: np.ndarray) -> Callable[[], Iterator[np.ndarray]]:
+    """Blocks of an array already in memory (or mapped), for :func:`_build_ivf`."""
+    return lambda: (vectors[start:start + BLOCK_ROWS] for start in range(0, len(vectors), BLOCK_ROWS))
+
+
+def read_blocks(path: Path) -> Iterator[np.ndarray]:
+    """The rows of a float32 ``.npy`` matrix, BLOCK_ROWS at a time, with plain reads.
+
+    A merge reads every row of its sources once; through a mapping those pages would
+    stay resident in the merging process (the server's, after an upload) until the
+    whole matrix counted in its memory.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "v.npy"
+    >>> np.save(path, np.arange(6, dtype=np.float32).reshape(3, 2))
+    >>> [b.tolist() for b in read_blocks(path)]
+    [[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]]
+    """
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        n, dim = shape
+        for start in range(0, n, BLOCK_ROWS):
+            rows = min(BLOCK_ROWS, n - start)
+            yield np.fromfile(f, dtype=dtype, count=rows * dim).astype(np.float32, copy=False).reshape(rows, dim)
+
+
+def write_blocks(path: Path, n: int, dim: int, blocks: Iterable[np.ndarray]) -> None:
+    """Write an ``(n, dim)`` float32 ``.npy`` matrix from row blocks, holding one block
+    at a time (``np.load`` reads it back like any saved array)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (n, dim)}
+    written = 0
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for block in blocks:
+            np.ascontiguousarray(block, dtype=np.float32).tofile(f)
+            written += len(block)
+    if written != n:  # the header promised n rows: a short file would be read as garbage
+        raise ValueError(f"{path.name}: {written} rows written, the header says {n}")
 
 
 def write_segment(folder: Path, arrays: SegmentArrays, ann: bool | None = None) -> None:
@@ -115,21 +170,65 @@ def write_segment(folder: Path, arrays: SegmentArrays, ann: bool | None = None) 
 
     ``ann`` forces IVF indexes on (True) or off (False); by default a matrix gets
     one when it has more than EXACT_MAX vectors."""
+    def vectors(tmp: Path) -> None:
+        np.save(tmp / "chunk_vectors.npy", np.ascontiguousarray(arrays.chunk_vectors, dtype=np.float32))
+        np.save(tmp / "sentence_vectors.npy", np.ascontiguousarray(arrays.sentence_vectors, dtype=np.float32))
+
+    dim = np.shape(arrays.chunk_vectors)[1]
+    matrices = {"chunks": (len(arrays.chunk_vectors), _slices(np.asarray(arrays.chunk_vectors, np.float32))),
+                "sentences": (len(arrays.sentence_vectors), _slices(np.asarray(arrays.sentence_vectors, np.float32)))}
+    _write_folder(folder, arrays, vectors, dim, matrices, ann)
+
+
+def write_merged_segment(folder: Path, arrays: SegmentArrays, sources: list[tuple[Path, np.ndarray, np.ndarray]],
+                         dim: int) -> None:
+    """Write a segment whose vectors are the kept rows of other segments' files.
+
+    ``arrays`` holds everything but the vectors (its vector fields are ignored);
+    ``sources`` lists, in order, each source folder with its chunk and sentence
+    keep-masks. Vectors go from file to file a block at a time and the IVF indexes
+    are built from the written files, so a merge holds one block of vectors, the IVF
+    codes (a quarter of the vectors) and the training sample, not the whole matrix:
+    merging a 10,000-document library no longer needs memory for all its vectors twice."""
+    def kept(kind: str) -> Iterator[np.ndarray]:
+        for source, c_keep, s_keep in sources:
+            keep, start = (c_keep if kind == "chunks" else s_keep), 0
+            for block in read_blocks(source / f"{kind[:-1]}_vectors.npy"):
+                yield block[keep[start:start + len(block)]]
+                start += len(block)
+
+    counts = {kind: int(sum(int((c if kind == "chunks" else s).sum()) for _, c, s in sources))
+              for kind in ("chunks", "sentences")}
+
+    def vectors(tmp: Path) -> None:
+        for kind in ("chunks", "sentences"):
+            write_blocks(tmp / f"{kind[:-1]}_vectors.npy", counts[kind], dim, kept(kind))
+
+    matrices = {kind: (counts[kind], _file_blocks(folder, kind)) for kind in ("chunks", "sentences")}
+    _write_folder(folder, arrays, vectors, dim, matrices, None)
+
+
+def _file_blocks(folder: Path, kind: str) -> Callable[[], Iterator[np.ndarray]]:
+    """Blocks of the vectors just written into ``folder``'s temporary twin."""
+    return lambda: read_blocks(folder.with_name(f".tmp-{folder.name}") / f"{kind[:-1]}_vectors.npy")
+
+
+def _write_folder(folder: Path, arrays: SegmentArrays, vectors: Callable[[Path], None], dim: int,
+                  matrices: dict[str, tuple[int, Callable[[], Iterator[np.ndarray]]]], ann: bool | None) -> None:
     folder = Path(folder)
     tmp = folder.with_name(f".tmp-{folder.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        np.save(tmp / "chunk_vectors.npy", np.ascontiguousarray(arrays.chunk_vectors, dtype=np.float32))
-        np.save(tmp / "sentence_vectors.npy", np.ascontiguousarray(arrays.sentence_vectors, dtype=np.float32))
+        vectors(tmp)
         np.savez(tmp / "chunk_sentences.npz", ptr=np.asarray(arrays.cs_ptr, np.int64),
                  idx=np.asarray(arrays.cs_idx, np.int64))
         np.save(tmp / "chunk_docs.npy", np.asarray(arrays.chunk_docs, np.int64))
         np.save(tmp / "sentence_docs.npy", np.asarray(arrays.sentence_docs, np.int64))
         np.save(tmp / "chunk_lengths.npy", np.asarray(arrays.chunk_lengths, np.int32))
-        for kind, vectors in (("chunks", arrays.chunk_vectors), ("sentences", arrays.sentence_vectors)):
-            if (len(vectors) > EXACT_MAX) if ann is None else (ann and len(vectors) > 0):
-                faiss.write_index(_build_ivf(np.asarray(vectors, dtype=np.float32)), str(tmp / f"{kind}.ivf"))
+        for kind, (n, blocks) in matrices.items():
+            if (n > EXACT_MAX) if ann is None else (ann and n > 0):
+                faiss.write_index(_build_ivf(n, dim, blocks), str(tmp / f"{kind}.ivf"))
         for path in tmp.iterdir():
             fsync_path(path)
         fsync_path(tmp)

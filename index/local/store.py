@@ -45,7 +45,7 @@ from qa.index.base import (
 )
 from qa.index.local import catalog
 from qa.index.local.catalog import CHUNK, SENTENCE
-from qa.index.local.segments import Segment, SegmentArrays, segment_arrays, write_segment
+from qa.index.local.segments import Segment, SegmentArrays, segment_arrays, write_merged_segment, write_segment
 from qa.segments import gather_rows, rows_dot_max
 from qa.types import Chunk, Document, Section, Sentence
 
@@ -615,14 +615,12 @@ def _live_maps(sources: list[Segment], dead: dict[tuple[int, int], list[int]]
 
 
 def _merge_segments(folder: Path, sources: list[Segment], maps: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Write the live rows of ``sources`` (per ``maps``) as one segment."""
+    """Write the live rows of ``sources`` (per ``maps``) as one segment; the vectors are
+    copied file to file (:func:`write_merged_segment`), the small arrays in memory."""
     dim = sources[0].a.chunk_vectors.shape[1]
-    parts = {"chunk_vectors": [], "sentence_vectors": [], "chunk_docs": [], "sentence_docs": [],
-             "chunk_lengths": [], "links": []}
+    parts = {"chunk_docs": [], "sentence_docs": [], "chunk_lengths": [], "links": []}
     for src, (c_map, s_map) in zip(sources, maps):
         c_keep, s_keep = c_map >= 0, s_map >= 0
-        parts["chunk_vectors"].append(src.a.chunk_vectors[c_keep])
-        parts["sentence_vectors"].append(src.a.sentence_vectors[s_keep])
         parts["chunk_docs"].append(np.asarray(src.a.chunk_docs)[c_keep])
         parts["sentence_docs"].append(np.asarray(src.a.sentence_docs)[s_keep])
         parts["chunk_lengths"].append(np.asarray(src.a.chunk_lengths)[c_keep])
@@ -633,14 +631,13 @@ def _merge_segments(folder: Path, sources: list[Segment], maps: list[tuple[np.nd
     from qa.segments import csr
 
     ptr, idx = csr(parts["links"])
-    write_segment(folder, SegmentArrays(
-        chunk_vectors=np.concatenate(parts["chunk_vectors"]).reshape(-1, dim),
-        sentence_vectors=np.concatenate(parts["sentence_vectors"]).reshape(-1, dim),
-        cs_ptr=ptr, cs_idx=idx,
+    no_vectors = np.zeros((0, dim), np.float32)  # the vectors go file to file, not through here
+    write_merged_segment(folder, SegmentArrays(
+        chunk_vectors=no_vectors, sentence_vectors=no_vectors, cs_ptr=ptr, cs_idx=idx,
         chunk_docs=np.concatenate(parts["chunk_docs"]),
         sentence_docs=np.concatenate(parts["sentence_docs"]),
         chunk_lengths=np.concatenate(parts["chunk_lengths"]),
-    ))
+    ), [(src.folder, c_map >= 0, s_map >= 0) for src, (c_map, s_map) in zip(sources, maps)], dim)
 
 
 class _DocumentFrequencies(Mapping):

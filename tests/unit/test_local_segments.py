@@ -56,3 +56,44 @@ def test_rows_read_from_the_file_equal_the_mapped_rows(tmp_path, seed):
     ids = np.random.default_rng(seed).integers(0, 3000, 400)
     ids[:50] = np.arange(100, 150)  # a run, and repeats from the random part
     assert np.array_equal(seg.rows("chunks", ids), vectors[ids])
+
+
+def test_a_merged_segment_holds_the_kept_rows_and_an_ivf_built_block_by_block(tmp_path, monkeypatch):
+    # Blocks of 70 rows: every source's rows cross block boundaries, and the IVF sample
+    # and add passes run over many blocks. EXACT_MAX 100 makes the merged matrix large.
+    monkeypatch.setattr(segments, "BLOCK_ROWS", 70)
+    monkeypatch.setattr(segments, "EXACT_MAX", 100)
+    a, b = _clustered(250, seed=1), _clustered(180, seed=2)
+    sources = []
+    for i, vectors in enumerate((a, b), start=1):
+        n = len(vectors)
+        write_segment(tmp_path / str(i), SegmentArrays(
+            chunk_vectors=vectors, sentence_vectors=vectors[::2], cs_ptr=np.zeros(n + 1, np.int64),
+            cs_idx=np.zeros(0, np.int64), chunk_docs=np.full(n, i), sentence_docs=np.full(len(vectors[::2]), i),
+            chunk_lengths=np.ones(n, np.int32)))
+        sources.append(tmp_path / str(i))
+    keep_a, keep_b = np.arange(250) % 3 != 0, np.arange(180) % 5 != 1
+    keep_sa, keep_sb = np.ones(125, bool), np.arange(90) < 40
+    expected = np.concatenate([a[keep_a], b[keep_b]])
+    n = len(expected)
+    segments.write_merged_segment(tmp_path / "3", SegmentArrays(
+        chunk_vectors=a[:0], sentence_vectors=a[:0], cs_ptr=np.zeros(n + 1, np.int64), cs_idx=np.zeros(0, np.int64),
+        chunk_docs=np.zeros(n, np.int64), sentence_docs=np.zeros(165, np.int64), chunk_lengths=np.ones(n, np.int32)),
+        [(sources[0], keep_a, keep_sa), (sources[1], keep_b, keep_sb)], dim=32)
+    merged = Segment.open(tmp_path / "3", 3)
+    assert np.array_equal(merged.a.chunk_vectors, expected)
+    assert np.array_equal(merged.a.sentence_vectors, np.concatenate([a[::2], b[::2][:40]]))
+    assert set(merged.ann) == {"chunks", "sentences"} and merged.ann["chunks"].ntotal == n
+    # the IVF is the one write_segment would build from the same matrix in memory
+    write_segment(tmp_path / "4", SegmentArrays(
+        chunk_vectors=expected, sentence_vectors=expected[:0], cs_ptr=np.zeros(n + 1, np.int64),
+        cs_idx=np.zeros(0, np.int64), chunk_docs=np.zeros(n, np.int64), sentence_docs=np.zeros(0, np.int64),
+        chunk_lengths=np.ones(n, np.int32)))
+    direct = Segment.open(tmp_path / "4", 4)
+    for q in _clustered(10, seed=5):
+        assert np.array_equal(merged.search("chunks", q, 10, None)[1], direct.search("chunks", q, 10, None)[1])
+
+
+def test_a_short_block_stream_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="3 rows written, the header says 4"):
+        segments.write_blocks(tmp_path / "v.npy", 4, 2, [np.zeros((3, 2), np.float32)])
