@@ -21,6 +21,7 @@ import requests
 
 from qa.embed import HashEmbedder
 from qa.eval.processes import free_port, stop
+from qa.index.local.store import finish_cleanup
 from qa.pipeline import Pipeline
 from qa.settings import Settings
 
@@ -54,7 +55,9 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _leftovers(settings: Settings) -> list[str]:
-    """Temporary files a crash could leave: segment temp folders, staged uploads, markers."""
+    """Temporary files a crash could leave: segment temp folders, staged uploads, markers
+    (once recovery's background deletion of the folders it moved aside has finished)."""
+    finish_cleanup()
     index, corpus = Path(settings.index_dir), Path(settings.corpus_dir)
     found = [p.name for p in (index / "segments").glob(".tmp-*")] if (index / "segments").exists() else []
     found += [p.name for p in index.glob(".paused-*")]
