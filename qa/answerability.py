@@ -73,7 +73,8 @@ MODEL_FILE = Path(__file__).with_name("answerability.json")
 # that five-fold cross-validation on the tuning questions prefers
 # (:func:`qa.calibration.select_features`), starting from BASE_FEATURES.
 FEATURES = ("distinctness", "top_dense", "coverage", "window", "missing", "kind", "en",
-            "asks_kind", "unit_held", "number_in_quote", "place_match", "margin")
+            "asks_kind", "unit_held", "number_in_quote", "place_match", "margin", "fact_coverage", "fact_missing",
+            "other_place")
 BASE_FEATURES = ("distinctness", "top_dense", "coverage", "window", "missing", "kind", "en")
 # L2 penalty on the standardised weights (not on the bias). With ~150 labelled
 # questions a penalty of 1 keeps any single weight from growing to separate a
@@ -102,6 +103,9 @@ def feature_values(evidence, lang: str) -> dict[str, float]:
         "number_in_quote": float(getattr(evidence, "number_in_quote", 0.0)),
         "place_match": float(getattr(evidence, "place_match", 0.0)),
         "margin": float(getattr(evidence, "margin", 0.0)),
+        "fact_coverage": float(getattr(evidence, "fact_coverage", 0.0)),
+        "fact_missing": float(getattr(evidence, "fact_missing", 0.0)),
+        "other_place": float(getattr(evidence, "other_place", 0.0)),
     }
 
 
