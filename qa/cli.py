@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tuning gold JSONL file (repeatable; never a held-out set)")
     p.add_argument("--max-false-refusal", type=float, default=None, metavar="R",
                    help="the threshold refuses at most this share of the answerable questions that pass "
-                   "the hard rules (default: qa.calibration.MAX_FALSE_REFUSAL, 0.02)")
+                   "the hard rules (default: qa.calibration.MAX_FALSE_REFUSAL, 0.01)")
     p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")
     p.set_defaults(func=cmd_calibrate)
 
