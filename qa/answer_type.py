@@ -186,8 +186,10 @@ _WHEN_HOLDS = {
 # office (another office, or the office alone, is a near miss).
 _OFFICE_ASKED = re.compile(r"(书记|主任|局长|市长|州长|省长|部长|县长|区长|组长|厅长|处长|院长|主席|秘书长|队长|社长)"
                            r"(?:是谁|叫什么名字|叫什么|的名字是什么|的姓名)")
-# How close (in characters) a person's name must stand to the office asked about.
-_NAME_REACH = 10
+# How many characters may stand between the office asked about and a person's name:
+# "邵元林 市委组织部副部长" puts seven between the name and 部长; a name in another
+# sentence is further off.
+_NAME_REACH = 8
 # A question about how much something changed ("顺畅了多少", "提高了多少") is answered by a
 # percentage as well as by a count.
 _CHANGE_Q = re.compile(r"(?:了|得)多少(?!" + "|".join(u for u in UNITS if u not in ("万", "亿")) + r")")
@@ -418,22 +420,22 @@ def _name_after(text: str, end: int, question: str) -> bool:
 
 
 def _person_near(text: str, office: str, question: str) -> bool:
-    """A person's name (jieba tags it ``nr``) that the question does not hold, within
-    :data:`_NAME_REACH` characters of ``office`` in ``text``.
+    """A person's name (jieba tags it ``nr``) that the question does not hold, at most
+    :data:`_NAME_REACH` characters before or after ``office`` in ``text``.
 
     >>> _person_near("市委书记孟祥伟指出", "书记", "市委书记是谁"), _person_near("由市委书记领衔的领导小组", "书记", "市委书记是谁")
     (True, False)
     """
     import jieba.posseg
 
-    spots = [m.start() for m in re.finditer(re.escape(office), text)]
+    spots = [m.span() for m in re.finditer(re.escape(office), text)]
     if not spots:
         return False
     pos = 0
     for word, flag in jieba.posseg.lcut(text):
         start, pos = pos, pos + len(word)
         if flag.startswith("nr") and len(word) >= 2 and word not in question and any(
-                start - _NAME_REACH <= s <= pos + _NAME_REACH for s in spots):
+                max(start - b, a - pos) <= _NAME_REACH for a, b in spots):
             return True
     return False
 
