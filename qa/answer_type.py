@@ -380,6 +380,27 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     return True
 
 
+# A question about the present ("have today", 现有) and a figure that is only a target
+# (不少于, 力争, 到2025年): the documents say what is planned, not what there is.
+_NOW_Q = re.compile(r"\b(?:today|now|currently|at present|so far)\b|现在|目前|现有|如今|已有")
+_TARGET = re.compile(r"不少于|不低于|至少|力争|争取|目标|计划|到\s*(?:19|20)\d{2}\s*年")
+
+
+def asks_present_of_target(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks what there is now while every text holding the asked
+    fact (``fact_texts``: the asked figure's clause with its neighbours) states a target.
+
+    >>> asks_present_of_target("How many rooms does the city have today?", ["城区负压病房总数不少于15间"])
+    True
+    >>> asks_present_of_target("How many rooms does the city have today?", ["城区已建成负压病房15间"])
+    False
+    >>> asks_present_of_target("城区负压病房不少于几间?", ["城区负压病房总数不少于15间"])
+    False
+    """
+    q = fold(question)
+    return bool(fact_texts) and bool(_NOW_Q.search(q)) and all(_TARGET.search(fold(t)) for t in fact_texts)
+
+
 def without_question_numbers(text: str, question: str) -> str:
     """``text`` with every number the question itself states replaced by ``x``: "how many
     ambulances did it have before adding 35?" is not answered by "增加配备35辆救护车".
@@ -443,10 +464,14 @@ def _person_near(text: str, office: str, question: str) -> bool:
 def _has_count_of(text: str, unit: str) -> bool:
     """A numeral followed (after an optional 多/余) by ``unit``.
 
+    A ratio ("1.2张/万人", beds per ten thousand people) is not a count.
+
     >>> _has_count_of("城区负压病房总数不少于15间", "间"), _has_count_of("建设可转换病房", "间")
     (True, False)
+    >>> _has_count_of("床位数按不低于1.2张/万人标准配置", "张|个")
+    False
     """
-    return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:" + unit + ")", text))
+    return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:" + unit + r")(?!\s*[/每])", text))
 
 
 def kind_position(asked: AskedKind, text: str) -> int | None:

@@ -2,14 +2,15 @@
 
 ``qa ask`` refuses when the answer confidence (:func:`qa.answer.confidence`, the
 probability of the logistic model of :mod:`qa.answerability`) is below a threshold.
-``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl`` does both steps in
-one command: it measures the evidence features of every tuning question, chooses
+``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl --gold eval/test.jsonl
+--gold eval/test2.jsonl --gold eval/test3.jsonl`` (every tuning set) does both steps
+in one command: it measures the evidence features of every tuning question, chooses
 the model's features by five-fold cross-validation (:func:`select_features`), fits
 the model (``qa/answerability.json``), scores the questions with it and chooses the
 thresholds (:func:`pick_threshold`, ``qa/calibration.json``, with the selection's
-trace).
+trace and the nested cross-validation's figures, :func:`cross_validated_refusals`).
 ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``) overrides the stored value.
-Never pass the test part (eval/test.jsonl): its figures are the held-out ones.
+Never pass the held-out set (eval/test4.jsonl): its figures are the held-out ones.
 
 The thresholds are chosen on out-of-fold probabilities (each tuning question scored
 by a model fitted without its fold), so they reflect how the model scores questions
