@@ -42,8 +42,8 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import (AskedKind, asked_kind, asks_present_of_target, holds_kind, kind_position,
-                            without_question_numbers)
+from qa.answer_type import (AskedKind, asked_kind, asks_opposite_change, asks_present_of_target, holds_kind,
+                            kind_position, without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -775,7 +775,8 @@ def evidence_features(
     When the question names a place, the asked kind of fact must be in a quote about
     that place (its document's, or one naming it): Wuhan's "15分钟生活圈", quoted as a
     runner-up, does not answer what Yichang set. A question about what there is now is
-    not answered by a target (:func:`qa.answer_type.asks_present_of_target`)."""
+    not answered by a target (:func:`qa.answer_type.asks_present_of_target`), nor a
+    question about a rise by a fall (:func:`qa.answer_type.asks_opposite_change`)."""
     data = sentences.data
     best = candidates[0]
     first, last = _expand(best.position, sentences)
@@ -800,8 +801,9 @@ def evidence_features(
         coverage=max(best.coverage, coverage(terms, quote)),
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
-        type_ok=answer_type_ok(question, quoted)
-        and not (asked.strict and asks_present_of_target(question, fact_windows(asked, quoted, question))),
+        type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
+            asks_present_of_target(question, fact_windows(asked, quoted, question))
+            or asks_opposite_change(question, fact_windows(asked, quoted, question)))),
         years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),

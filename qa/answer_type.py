@@ -401,6 +401,29 @@ def asks_present_of_target(question: str, fact_texts: list[str]) -> bool:
     return bool(fact_texts) and bool(_NOW_Q.search(q)) and all(_TARGET.search(fold(t)) for t in fact_texts)
 
 
+# The direction of a change the question asks about, and the evidence's words for it.
+_UP = re.compile(r"提高|提升|增长|增加|上升|上涨|增幅|\b(?:rise|rose|risen|increased?|grow|grew|grown|growth|higher)\b")
+_DOWN = re.compile(r"下降|减少|降低|下滑|回落|降幅|\b(?:fall|fell|fallen|decreased?|declined?|drop|dropped|lower|fewer)\b")
+
+
+def asks_opposite_change(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks how much something rose (or fell) while every text
+    holding the asked figure says it moved the other way: "提高了百分之几?" is not
+    answered by "已下降了52.59%".
+
+    >>> asks_opposite_change("均价比上一年提高了百分之几?", ["距离高峰期已下降了52.59%"])
+    True
+    >>> asks_opposite_change("均价比上一年提高了百分之几?", ["均价提高了5%,产量下降"]), asks_opposite_change("均价是多少?", ["下降5%"])
+    (False, False)
+    """
+    q = fold(question)
+    up, down = bool(_UP.search(q)), bool(_DOWN.search(q))
+    if up == down or not fact_texts:
+        return False
+    same, other = (_UP, _DOWN) if up else (_DOWN, _UP)
+    return all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts)
+
+
 def without_question_numbers(text: str, question: str) -> str:
     """``text`` with every number the question itself states replaced by ``x``: "how many
     ambulances did it have before adding 35?" is not answered by "增加配备35辆救护车".

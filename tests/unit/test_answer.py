@@ -473,8 +473,8 @@ def test_an_office_asked_by_name_needs_a_person_beside_it():
     assert not holds_kind(asked_kind("Who chairs the emergency committee?"), "设立市县两级公共卫生应急委员会")
 
 
-def test_present_questions_and_ratios_are_not_answered_by_targets_and_rates():
-    from qa.answer_type import asked_kind, asks_present_of_target, holds_kind
+def test_present_questions_rises_and_ratios_are_not_answered_by_targets_falls_and_rates():
+    from qa.answer_type import asked_kind, asks_opposite_change, asks_present_of_target, holds_kind
 
     q = "How many negative-pressure rooms does the central urban area have today?"
     assert asks_present_of_target(q, ["城区负压病房总数不少于15间,"])
@@ -482,6 +482,10 @@ def test_present_questions_and_ratios_are_not_answered_by_targets_and_rates():
     assert not asks_present_of_target(q, ["城区现有负压病房15间"])
     assert not asks_present_of_target("城区负压病房总数不少于几间?", ["城区负压病房总数不少于15间"])
     assert not asks_present_of_target(q, [])  # no fact at all: the kind rule decides
+    rise = "2021年全州烟叶收购均价比上一年提高了百分之几?"
+    assert asks_opposite_change(rise, ["距离2012年高峰期已下降了52.59%"])
+    assert not asks_opposite_change(rise, ["均价提高了5%"]) and not asks_opposite_change("均价是多少?", ["下降5%"])
+    assert asks_opposite_change("How much did deaths fall?", ["死亡人数增加了10%"])
     beds = asked_kind("How many intensive-care beds will the hospital have?")
     assert not holds_kind(beds, "传染病床位数按不低于1.2张/万人标准配置") and holds_kind(beds, "设置床位200张")
 
