@@ -42,7 +42,8 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import AskedKind, asked_kind, holds_kind, kind_position, without_question_numbers
+from qa.answer_type import (AskedKind, asked_kind, asks_opposite_change, asks_present_of_target, holds_kind,
+                            kind_position, without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -436,6 +437,9 @@ class Evidence:
     place_match: float = 0.0  # 1: the question names a place and the best sentence's document is about it
     margin: float = 0.0  # the best sentence's score minus the runner-up's
     names_ok: bool = True  # the question names nothing the corpus never mentions (QueryTerms.unknown)
+    fact_coverage: float = 0.0  # question terms around the clause holding the asked fact (see fact_coverage)
+    fact_missing: float = 0.0  # idf share of the heaviest question term absent there (see fact_coverage)
+    other_place: float = 0.0  # 1: the quotes name another city and not the one the question names
 
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
@@ -750,7 +754,7 @@ def select(retriever, retrieval, terms: QueryTerms, query_vector: np.ndarray, qu
     best_start = data.sentences[best.position].start
     merged.sort(key=lambda q: (not (q[0] == best_doc and q[1] <= best_start < q[2] + 1), q[0] != best_doc, q[1]))
     quoted = "".join(data.documents[d].text[a:b] for d, a, b in merged)
-    evidence = evidence_features(candidates, terms, sentences, question, quoted)
+    evidence = evidence_features(candidates, terms, sentences, question, quoted, merged)
     return Selection(tuple(candidates), tuple(merged), evidence)
 
 
@@ -762,10 +766,17 @@ def _paragraph(doc: Document, sentence: Sentence) -> str:
 
 
 def evidence_features(
-    candidates: Sequence[Candidate], terms: QueryTerms, sentences: _Sentences, question: str, quoted: str
+    candidates: Sequence[Candidate], terms: QueryTerms, sentences: _Sentences, question: str, quoted: str,
+    quotes: Sequence[tuple[str, int, int]] = (),
 ) -> Evidence:
     """The :class:`Evidence` for the best of ``candidates`` (best first); ``quoted``
-    is the text of every quote the answer would show."""
+    is the text of every quote the answer would show, ``quotes`` their spans.
+
+    When the question names a place, the asked kind of fact must be in a quote about
+    that place (its document's, or one naming it): Wuhan's "15分钟生活圈", quoted as a
+    runner-up, does not answer what Yichang set. A question about what there is now is
+    not answered by a target (:func:`qa.answer_type.asks_present_of_target`), nor a
+    question about a rise by a fall (:func:`qa.answer_type.asks_opposite_change`)."""
     data = sentences.data
     best = candidates[0]
     first, last = _expand(best.position, sentences)
@@ -774,9 +785,15 @@ def evidence_features(
     doc: Document = data.documents[best.doc_id]
     place_ok = True
     paragraph = _paragraph(doc, data.sentences[best.position])
-    if terms.regions:
+    regions = terms.regions - route_places(question)
+    if regions and quotes:
+        own = "".join(data.documents[d].text[a:b] for d, a, b in quotes
+                      if data.documents[d].region in regions
+                      or regions & {p.region for p in find_places(data.documents[d].text[a:b])})
+        quoted = own or quoted  # no quote about the place: the place rule below decides
+    if regions:
         named_nearby = {p.region for p in find_places(window)}
-        place_ok = any(r == doc.region or r in named_nearby for r in terms.regions)
+        place_ok = any(r == doc.region or r in named_nearby for r in regions)
         place_ok = place_ok and local_places_ok(question, window + fold(paragraph))
     asked = asked_kind(question)
     return Evidence(
@@ -784,7 +801,9 @@ def evidence_features(
         coverage=max(best.coverage, coverage(terms, quote)),
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
-        type_ok=answer_type_ok(question, quoted),
+        type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
+            asks_present_of_target(question, fact_windows(asked, quoted, question))
+            or asks_opposite_change(question, fact_windows(asked, quoted, question)))),
         years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),
@@ -795,7 +814,91 @@ def evidence_features(
         place_match=1.0 if terms.regions and doc.region in terms.regions else 0.0,
         margin=best.score - candidates[1].score if len(candidates) > 1 else 0.0,
         names_ok=not terms.unknown,
+        fact_coverage=fact_coverage(terms, asked, quoted, question),
+        fact_missing=fact_missing(terms, asked, quoted, question),
+        other_place=1.0 if other_place(terms, quoted) else 0.0,
     )
+
+
+# Clause ends for the asked fact's surroundings: commas, semicolons, colons and sentence
+# ends, not 、 (which separates the items of one list clause).
+_FACT_CLAUSE_END = re.compile(r"[,，;；:：。！？!?]")
+
+
+def fact_windows(asked: AskedKind, quoted: str, question: str = "") -> list[str]:
+    """Each clause of ``quoted`` that holds the asked kind of fact, with the clause before
+    and after it (folded). A near miss often holds a figure of the asked kind about
+    something else: the figure's own clause does not hold what the question asks about.
+    A question that asks no particular kind gets the whole quote.
+
+    >>> fact_windows(AskedKind("count", "人|名|位"), "招聘社区工作者113人,建成驿站20个。但网格员不足。")
+    ['招聘社区工作者113人,建成驿站20个。']
+    >>> fact_windows(AskedKind(""), "宜昌打造急救圈。")
+    ['宜昌打造急救圈。']
+    """
+    folded = fold(quoted)
+    if not (asked.strict or asked.rate):
+        return [folded]
+    cuts = [0] + [m.end() for m in _FACT_CLAUSE_END.finditer(folded)] + [len(folded)]
+    clauses = [folded[a:b] for a, b in zip(cuts, cuts[1:]) if folded[a:b].strip()]
+    return ["".join(clauses[max(0, i - 1) : i + 2]) for i, c in enumerate(clauses) if holds_kind(asked, c, question)]
+
+
+def fact_coverage(terms: QueryTerms, asked: AskedKind, quoted: str, question: str = "") -> float:
+    """The best :func:`coverage` of the question's terms over :func:`fact_windows` (0 when
+    no clause holds the asked fact).
+
+    >>> t = QueryTerms((("网格员",), ("招聘",)), (3.0, 1.0), frozenset())
+    >>> fact_coverage(t, AskedKind("count", "人|名|位"), "招聘社区工作者113人,建立薪酬机制。网格员不足。")
+    0.25
+    """
+    return max((coverage(terms, w) for w in fact_windows(asked, quoted, question)), default=0.0)
+
+
+def fact_missing(terms: QueryTerms, asked: AskedKind, quoted: str, question: str = "") -> float:
+    """The smallest :func:`missing_share` over :func:`fact_windows` (1 when no clause
+    holds the asked fact).
+
+    >>> t = QueryTerms((("网格员",), ("招聘",)), (3.0, 1.0), frozenset())
+    >>> fact_missing(t, AskedKind("count", "人|名|位"), "招聘社区工作者113人,建立薪酬机制。网格员不足。")
+    1.0
+    """
+    return min((missing_share(terms, w) for w in fact_windows(asked, quoted, question)), default=1.0)
+
+
+def other_place(terms: QueryTerms, quoted: str) -> bool:
+    """The question names a place, and the quotes name another one but not it: a figure
+    about Wuhan quoted from a Yichang report does not answer a question about Yichang.
+
+    >>> t = QueryTerms((), (), frozenset({"宜昌市"}))
+    >>> other_place(t, "6月28日,中共武汉市委全会召开"), other_place(t, "宜昌与武汉共建"), other_place(t, "全会召开")
+    (True, False, False)
+    """
+    if not terms.regions:
+        return False
+    named = {p.region for p in find_places(quoted)}
+    return bool(named - terms.regions) and not (named & terms.regions)
+
+
+_ROUTE_LINK = "–—-至到"
+
+
+def route_places(question: str) -> frozenset[str]:
+    """Places the question names only as one end of a route ("the Chengdu–Mianyang
+    expressway", 成都至乐山高速): the route is the subject, not the city, so the
+    evidence need not be about that city.
+
+    >>> sorted(route_places("What did the Chengdu–Mianyang expressway cost?")), sorted(route_places("成都的GDP?"))
+    (['成都市'], [])
+    """
+    out = set()
+    for p in find_places(question):
+        after = question[p.end : p.end + 2]
+        before = question[max(0, p.start - 2) : p.start]
+        if (len(after) == 2 and after[0] in _ROUTE_LINK and (after[1].isalpha())) or (
+                len(before) == 2 and before[1] in _ROUTE_LINK[:3] and before[0].isalpha()):
+            out.add(p.region)
+    return frozenset(out)
 
 
 def local_places_ok(question: str, folded_text: str) -> bool:

@@ -109,7 +109,7 @@ _PERCENT = re.compile(r"\d+(?:\.\d+)?\s*%|百分之|[一二三四五六七八九
 _DURATION = re.compile(_NUM + r"\s*(?:多|余)?\s*(?:" + "|".join(_TIME_UNITS) + ")")
 _OFFICE = re.compile(
     r"书记|主任|局长|市长|州长|省长|部长|县长|区长|组长|厅长|处长|院长|主席|总师|专家|主持人|负责人|同志|"
-    r"秘书长|委员|领导|干部|网格员|代表|队长|社长|副"
+    r"秘书长|委员(?!会)|领导(?!小组|班子)|干部|网格员|代表(?!大会|团)|队长|社长|副"
 )
 _PLACE = re.compile(
     r"[\u4e00-\u9fff]{1,6}(?:省|市|州|县|区|镇|乡|村|街道|社区|医院|中心|服务区|会场|地点|大厅|发布厅|机场|港|站|园|基地|口岸)"
@@ -130,14 +130,17 @@ _Q = [
     ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
                         r"每(?:小时|天|日|周|月|年)")),
     ("when", re.compile(
-        r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|\bwhen\b|\b(?:which|what) (?:year|date|month|day)\b|"
-        r"\bby when\b|\bhow soon\b|\bsince when\b")),
+        r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|\b(?:which|what) (?:year|date|month|day)\b|"
+        r"\bwhen (?:did|does|do|will|was|were|is|are|has|have|had|can|could|should|would|must|might)\b|"
+        r"\bwhen\s*\?|\b(?:by|since|until|till) when\b|\bhow soon\b")),
     ("money", re.compile(
         r"多少钱|多少资金|多少经费|多少投资|投资多少|投入多少|花了多少|花费多少|多少(?:万|亿)?元|几(?:万|亿)元|"
-        r"(?:投资|资金|经费|预算|生产总值|GDP|gdp|收入|工资|薪酬|费用|成本|造价|补贴|奖励)(?:额|总额|规模)?"
+        r"(?:投资|资金|经费|预算|生产总值|GDP|gdp|收入|工资|薪酬|报酬|薪资|薪金|年薪|费用|成本|造价|价格|单价|均价|"
+        r"租金|利润|税收|产值|营收|营业额|贷款|拨款|补贴|奖励)(?:额|总额|规模)?"
         r"(?:是|为|达|达到|有|共)?多少|"
         r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate)|will\b.*\b(?:cost|invest|spend))|"
         r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\bearns?\b|"
+        r"\b(?:what|how much) (?:is|was|are|were) (?:the )?(?:[\w-]+ ){0,3}(?:investment|funding|spending|expenditure)\b|"
         r"\b(?:what|how much) (?:is|was|are|were)\s+(?:the |an? )?(?:average |annual |monthly |yearly |per-capita )*"
         r"(?:pay|salary|income|wages?|earnings)\b")),
     ("rank", re.compile(r"第几|排第|排名|名列|\bwhat rank\b|\branks?\b|\branking\b|\bwhich place\b")),
@@ -163,6 +166,38 @@ _STATED = {"percent": re.compile(r"\d+(?:\.\d+)?\s*%|百分之[一二三四五�
 # Units the question names after 多少/几 ("多少间" needs 间 in the answer).
 _ASKS_UNIT = re.compile(r"(?<!哪)(?:多少|几)(" + "|".join(u for u in UNITS if u not in ("省", "市", "县")) + ")")
 _RATE_UNIT = {"hour": ("小时", "时"), "day": ("日", "天"), "week": ("周",), "month": ("月",), "year": ("年",)}
+# English "who/whom/whose" after another question word is a relative pronoun ("What is the
+# programme whose uses…", "How many people who…"): the question asks what that word asks.
+_EN_WH = re.compile(r"\b(who|whom|whose|what|which|how|when|where|why)\b")
+# The granularity a "when" question asks: "which year" is not answered by "17日", nor
+# "on what date" by "2021年" alone. Stored as the AskedKind unit of a "when" question.
+_WHEN_UNIT = (
+    ("年", re.compile(r"哪一年|哪年|\b(?:which|what) year\b")),
+    ("日", re.compile(r"哪一天|哪天|几号|几月几日|\b(?:which|what) (?:date|day)\b")),
+    ("月", re.compile(r"几月|哪个月|\b(?:which|what) month\b")),
+)
+_WHEN_HOLDS = {
+    "年": re.compile(r"(?:19|20)\d{2}|[今明去前后]年|[〇零一二三四五六七八九]{4}年|(?<![\d.])\d{2}年(?!代)"),
+    "日": re.compile(r"\d{1,2}\s*[日号]|[一二三四五六七八九十]{1,3}[日号]"),
+    "月": re.compile(r"\d{1,2}\s*月|[一二三四五六七八九十]{1,2}月|月[底初中]|年[底初中]"),
+}
+# "局长是谁", "市委书记叫什么名字": an office the question names, right before the question
+# word, asks for the person holding it, so the evidence must name a person next to that
+# office (another office, or the office alone, is a near miss).
+_OFFICE_ASKED = re.compile(r"(书记|主任|局长|市长|州长|省长|部长|县长|区长|组长|厅长|处长|院长|主席|秘书长|队长|社长)"
+                           r"(?:是谁|叫什么名字|叫什么|的名字是什么|的姓名)")
+# How many characters may stand between the office asked about and a person's name:
+# "邵元林 市委组织部副部长" puts seven between the name and 部长; a name in another
+# sentence is further off.
+_NAME_REACH = 8
+# A question about how much something changed ("顺畅了多少", "提高了多少") is answered by a
+# percentage as well as by a count.
+_CHANGE_Q = re.compile(r"(?:了|得)多少(?!" + "|".join(u for u in UNITS if u not in ("万", "亿")) + r")")
+# A comparison ("compared with the traditional approach", "比…低多少", "相比") is answered by
+# a ratio or a percentage as well as by an amount.
+_COMPARE_Q = re.compile(r"\bcompared (?:with|to)\b|\brelative to\b|\bthan\b|相比|相较|比.{1,12}(?:高|低|多|少|增|降)")
+# "How long is/are <a road, a waterway>" asks a length as well as a time.
+_LENGTH_Q = re.compile(r"\bhow long (?:is|are|was|were|will)\b(?!.*\b(?:take|last|wait|need)\b)|多长(?!时间)")
 
 
 @dataclass(frozen=True)
@@ -209,9 +244,18 @@ def asked_kind(question: str) -> AskedKind:
             # The question states the figure itself ("哪些单位的比例已提升至30%?"):
             # it asks about something else.
             continue
+        if name == "who" and not re.search(r"是谁|谁|哪位|什么人", q):
+            first = _EN_WH.search(q)
+            if first and first.group(1) not in ("who", "whom", "whose") and not re.search(
+                    r"\b(?:by|to|from|with|for|of) whom\b", q):
+                continue
         kind = name
         break
+    if kind == "name" and _OFFICE_ASKED.search(q):
+        kind = "who"
     unit = ""
+    if kind == "when":
+        unit = next((u for u, pattern in _WHEN_UNIT if pattern.search(q)), "")
     if kind in ("count", "duration", "size"):
         m = _ASKS_UNIT.search(q)
         if m:
@@ -297,28 +341,33 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     kind = asked.kind
     if kind in ("when", "money", "percent", "duration", "distance", "size", "count"):
         t = without_question_numbers(t, fold(question))
+    q = fold(question)
     if kind == "when":
-        return bool(_DATE.search(t))
+        return bool(_DATE.search(t)) and (asked.unit not in _WHEN_HOLDS or bool(_WHEN_HOLDS[asked.unit].search(t)))
     if kind == "money":
-        return bool(_MONEY.search(t))
+        return bool(_MONEY.search(t)) or bool(_COMPARE_Q.search(q) and _PERCENT.search(t))
     if kind == "percent":
         return bool((_SHARE if asked.unit == "%" else _PERCENT).search(t))
     if kind == "distance":
         return bool(_DISTANCE.search(t))
     if kind == "duration":
+        if _LENGTH_Q.search(q) and not asked.unit and _DISTANCE.search(t):
+            return True
         return bool(_DURATION.search(t)) and (not asked.unit or _has_count_of(t, asked.unit))
     if kind == "size":
         return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:平方米|平方公里|亩|公顷|米)", t))
     if kind == "count":
         if asked.unit:
             return _has_count_of(t, asked.unit)
-        return bool(_COUNT.search(t))
+        return bool(_COUNT.search(t)) or bool(_CHANGE_Q.search(q) and _PERCENT.search(t))
     if kind == "rank":
         return bool(_RANK.search(t))
-    q = fold(question)
     if kind in ("where", "name") and q:
         t = _without_question_words(t, q)
     if kind == "who":
+        asked_office = _OFFICE_ASKED.search(q)
+        if asked_office:
+            return _person_near(t, asked_office.group(1), q)
         # An office the question does not name, or a name right after one it does
         # (主任李华平 for "who is the director?").
         return any(m.group(0) not in q or _name_after(t, m.end(), q) for m in _OFFICE.finditer(t))
@@ -329,6 +378,50 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     if kind == "name":
         return any(m.group(0)[1:-1] not in q for m in _NAME.finditer(t))
     return True
+
+
+# A question about the present ("have today", 现有) and a figure that is only a target
+# (不少于, 力争, 到2025年): the documents say what is planned, not what there is.
+_NOW_Q = re.compile(r"\b(?:today|now|currently|at present|so far)\b|现在|目前|现有|如今|已有")
+_TARGET = re.compile(r"不少于|不低于|至少|力争|争取|目标|计划|到\s*(?:19|20)\d{2}\s*年")
+
+
+def asks_present_of_target(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks what there is now while every text holding the asked
+    fact (``fact_texts``: the asked figure's clause with its neighbours) states a target.
+
+    >>> asks_present_of_target("How many rooms does the city have today?", ["城区负压病房总数不少于15间"])
+    True
+    >>> asks_present_of_target("How many rooms does the city have today?", ["城区已建成负压病房15间"])
+    False
+    >>> asks_present_of_target("城区负压病房不少于几间?", ["城区负压病房总数不少于15间"])
+    False
+    """
+    q = fold(question)
+    return bool(fact_texts) and bool(_NOW_Q.search(q)) and all(_TARGET.search(fold(t)) for t in fact_texts)
+
+
+# The direction of a change the question asks about, and the evidence's words for it.
+_UP = re.compile(r"提高|提升|增长|增加|上升|上涨|增幅|\b(?:rise|rose|risen|increased?|grow|grew|grown|growth|higher)\b")
+_DOWN = re.compile(r"下降|减少|降低|下滑|回落|降幅|\b(?:fall|fell|fallen|decreased?|declined?|drop|dropped|lower|fewer)\b")
+
+
+def asks_opposite_change(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks how much something rose (or fell) while every text
+    holding the asked figure says it moved the other way: "提高了百分之几?" is not
+    answered by "已下降了52.59%".
+
+    >>> asks_opposite_change("均价比上一年提高了百分之几?", ["距离高峰期已下降了52.59%"])
+    True
+    >>> asks_opposite_change("均价比上一年提高了百分之几?", ["均价提高了5%,产量下降"]), asks_opposite_change("均价是多少?", ["下降5%"])
+    (False, False)
+    """
+    q = fold(question)
+    up, down = bool(_UP.search(q)), bool(_DOWN.search(q))
+    if up == down or not fact_texts:
+        return False
+    same, other = (_UP, _DOWN) if up else (_DOWN, _UP)
+    return all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts)
 
 
 def without_question_numbers(text: str, question: str) -> str:
@@ -370,13 +463,38 @@ def _name_after(text: str, end: int, question: str) -> bool:
     return len(follow) == 2 and all("\u4e00" <= ch <= "\u9fff" for ch in follow) and follow not in question
 
 
+def _person_near(text: str, office: str, question: str) -> bool:
+    """A person's name (jieba tags it ``nr``) that the question does not hold, at most
+    :data:`_NAME_REACH` characters before or after ``office`` in ``text``.
+
+    >>> _person_near("市委书记孟祥伟指出", "书记", "市委书记是谁"), _person_near("由市委书记领衔的领导小组", "书记", "市委书记是谁")
+    (True, False)
+    """
+    import jieba.posseg
+
+    spots = [m.span() for m in re.finditer(re.escape(office), text)]
+    if not spots:
+        return False
+    pos = 0
+    for word, flag in jieba.posseg.lcut(text):
+        start, pos = pos, pos + len(word)
+        if flag.startswith("nr") and len(word) >= 2 and word not in question and any(
+                max(start - b, a - pos) <= _NAME_REACH for a, b in spots):
+            return True
+    return False
+
+
 def _has_count_of(text: str, unit: str) -> bool:
     """A numeral followed (after an optional 多/余) by ``unit``.
 
+    A ratio ("1.2张/万人", beds per ten thousand people) is not a count.
+
     >>> _has_count_of("城区负压病房总数不少于15间", "间"), _has_count_of("建设可转换病房", "间")
     (True, False)
+    >>> _has_count_of("床位数按不低于1.2张/万人标准配置", "张|个")
+    False
     """
-    return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:" + unit + ")", text))
+    return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:" + unit + r")(?!\s*[/每])", text))
 
 
 def kind_position(asked: AskedKind, text: str) -> int | None:

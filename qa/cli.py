@@ -263,6 +263,10 @@ def cmd_calibrate(args, settings: Settings) -> int:
         r = cal.reports.get(lang, {})
         print(f"{lang}: threshold {t:.4f}  refuses {r.get('unanswerable', 0) - r.get('missed', 0)}/"
               f"{r.get('unanswerable', 0)} unanswerable, {r.get('false_refusals', 0)}/{r.get('answerable', 0)} answerable")
+    for lang, r in cal.cross_validated.items():
+        print(f"{lang}, each question held out (five-fold, rules + model + thresholds): refuses "
+              f"{r['unanswerable_refused']}/{r['unanswerable']} unanswerable, "
+              f"{r['answerable_refused']}/{r['answerable']} answerable")
     print(f"wrote {output}")
     return 0
 
@@ -345,10 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", parents=[common],
                        help="fit the answerability model and choose the refusal thresholds on tuning gold files")
     p.add_argument("--gold", required=True, action="append",
-                   help="tuning gold JSONL file (repeatable; never the test part, eval/test.jsonl)")
+                   help="tuning gold JSONL file (repeatable; never a held-out set)")
     p.add_argument("--max-false-refusal", type=float, default=None, metavar="R",
                    help="the threshold refuses at most this share of the answerable questions that pass "
-                   "the hard rules (default: qa.calibration.MAX_FALSE_REFUSAL, 0.02)")
+                   "the hard rules (default: qa.calibration.MAX_FALSE_REFUSAL, 0.01)")
     p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")
     p.set_defaults(func=cmd_calibrate)
 

@@ -38,10 +38,11 @@ GOLD_SETS = {
 # Regression floors just under what the README publishes (docs/reports/eval-*.md): one
 # answer fewer, or one refusal more, than the last published run still passes; two
 # fail. (least share of answerable questions answered with a gold string, most share
-# of them refused). Published: gold 90/94 contained, 2/94 refused; tune 20/26, 3/26;
-# test 17/24, 5/24; test2 19/29, 6/29; test3 33/47, 8/47; dev 26/27, 1/27.
-FLOORS = {"gold": (0.94, 0.035), "tune": (0.72, 0.16), "test": (0.65, 0.26), "test2": (0.61, 0.25),
-          "test3": (0.67, 0.20), "dev": (0.92, 0.08)}
+# of them refused). Published (issue 13, second round: all but dev are tuning sets,
+# docs/reports/refuse-14r): gold 91/94 contained, 1/94 refused; tune 21/26, 2/26;
+# test 19/24, 3/24; test2 20/29, 5/29; test3 38/47, 1/47; dev 27/27, 0/27.
+FLOORS = {"gold": (0.95, 0.025), "tune": (0.75, 0.13), "test": (0.72, 0.18), "test2": (0.64, 0.22),
+          "test3": (0.78, 0.05), "dev": (0.95, 0.05)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
 
