@@ -650,6 +650,18 @@ def score_candidates(retriever, retrieval, terms: QueryTerms, query_vector: np.n
     return out
 
 
+def _same_place(cand: Candidate, best: Candidate, terms: QueryTerms, data) -> bool:
+    """Whether a runner-up may join the best sentence's quotes as far as places go:
+    when the question names a place and the best sentence's document is about it, a
+    runner-up from a document about another place answers another question (Ezhou's
+    pay for "community workers' pay in Wuhan")."""
+    if not terms.regions or cand.doc_id == best.doc_id:
+        return True
+    if data.documents[best.doc_id].region not in terms.regions:
+        return True
+    return data.documents[cand.doc_id].region in terms.regions
+
+
 def _expand(position: int, sentences: _Sentences) -> tuple[int, int]:
     """The sentence range (first, last) to quote so that the sentence stands alone."""
     text = sentences.data.sentences[position].text
@@ -726,6 +738,8 @@ def select(retriever, retrieval, terms: QueryTerms, query_vector: np.ndarray, qu
             break
         text = data.sentences[cand.position].text
         if cand.position in covered or text in seen_text:
+            continue
+        if cand is not best and not _same_place(cand, best, terms, data):
             continue
         first, last = _expand(cand.position, sentences)
         covered.update(range(first, last + 1))
