@@ -245,10 +245,13 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
     With ``df`` (the index's document frequencies) the translation reads the corpus:
     phrases of two or three words that CC-CEDICT glosses as a whole ("health centre")
     come before single words, and only senses the corpus uses are kept
-    (:func:`corpus_senses`); a word none of whose senses occur is not translated.
+    (:func:`corpus_senses`), followed by the official terms :mod:`qa.synonyms` gives
+    for the word that the corpus uses (earn → 报酬, 薪酬); a word with neither is not
+    translated.
     Without it, the three shortest senses of each word (no corpus at hand).
     """
     from qa.metadata import place_aliases
+    from qa.synonyms import expand_en
 
     # A hyphenated compound ("emergency-care") is read as its words, so that each
     # part, and the parts together as a phrase, can be looked up.
@@ -285,7 +288,10 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
             name = to_simplified(aliases[word])
             found = (name, re.sub(r"(市|州|县|区|土家族苗族自治州)$", "", name))
         elif df is not None:
+            # The dictionary's senses, then the official terms of qa.synonyms that
+            # the corpus uses (earn → 报酬): BM25 finds the report's wording too.
             found = corpus_senses(word, df)
+            found += tuple(t for t in expand_en(word) if df.get(t, 0) > 0 and t not in found)
         else:
             found = _lookup(word, dictionary)
         if found:
