@@ -269,7 +269,7 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             synonyms = tuple(s for s in expand_zh(token) if stats.df.get(s, 0) > 0)
             if len(token) >= 2 or synonyms:  # single characters (年, 个, 第) match almost anything
                 groups.append(((token,) if len(token) >= 2 else ()) + synonyms)
-        elif token[0].isdigit() or (stats.df.get(token, 0) > 0 and token not in _EN_SKIP):
+        elif token[0].isdigit() or (len(token) > 1 and stats.df.get(token, 0) > 0 and token not in _EN_SKIP):
             groups.append((token,))  # numbers, and Latin terms the corpus uses (P2, ICU, GDP)
     names = english_names(query, place_words)
     unknown: set[str] = set()

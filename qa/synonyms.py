@@ -157,6 +157,8 @@ EN: dict[str, tuple[str, ...]] = {
     "press": ("发布会",),
     "climate": ("营商",),
     "security": ("治安", "公安"),
+    "prefecture": ("全州", "我州", "州委", "州政府"),
+    "prefectural": ("全州", "我州", "州委", "州政府"),
 }
 
 
