@@ -145,6 +145,7 @@ EN: dict[str, tuple[str, ...]] = {
     "official": ("干部", "负责人"),
     "deputy": ("副局长",),
     "committee": ("委员会",),
+    "body": ("委员会", "机构"),
     "commission": ("委员会",),
     "legal": ("政法", "法治"),
     "steer": ("指挥", "统筹"),
