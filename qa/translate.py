@@ -132,12 +132,13 @@ def _lookup(word: str, dictionary: dict[str, tuple[str, ...]]) -> tuple[str, ...
     return ()
 
 
-def english_forms(word: str) -> tuple[str, ...]:
+def english_forms(word: str, stems: bool = True) -> tuple[str, ...]:
     """``word`` and the forms a dictionary is likelier to list: American spelling
-    (CC-CEDICT glosses in American English) and the singular.
+    (CC-CEDICT glosses in American English), the singular and, with ``stems``, the
+    plain verb of an -ing or -ed form (:func:`_verb_stems`).
 
-    >>> english_forms("neighbourhoods"), english_forms("centre"), english_forms("standardised")
-    (('neighbourhoods', 'neighborhoods', 'neighbourhood', 'neighborhood'), ('centre', 'center'), ('standardised', 'standardized', 'standardize'))
+    >>> english_forms("neighbourhoods"), english_forms("centre"), english_forms("buildings")
+    (('neighbourhoods', 'neighborhoods', 'neighbourhood', 'neighborhood'), ('centre', 'center'), ('buildings', 'building', 'build', 'builde'))
     """
     forms = [word]
     us = re.sub(r"our(?=s?$|hoods?$|ed$|ing$|able$)", "or", word)
@@ -153,12 +154,42 @@ def english_forms(word: str) -> tuple[str, ...]:
             forms.append(w[:-1])
         elif w.endswith("ized"):
             forms.append(w[:-1])
+    if stems:
+        forms += [stem for form in list(forms) for stem in _verb_stems(form)]
     return tuple(dict.fromkeys(forms))
 
 
+_DOUBLED = re.compile(r"([bdgklmnprt])\1$")
+
+
+def _verb_stems(word: str) -> list[str]:
+    """The plain verb a past or -ing form may come from ("working" → work, "planned"
+    → plan, "leaving" → leave, "died" → die): CC-CEDICT glosses verbs in their plain
+    form, and an -ing or -ed form it does list (working → 工作组 through "working
+    group") would otherwise hide the plain verb's senses. Candidates only: a form no
+    headword glosses adds nothing.
+
+    >>> _verb_stems("working"), _verb_stems("planned"), _verb_stems("died"), _verb_stems("need")
+    (['work', 'worke'], ['planne', 'plann', 'plan'], ['die'], [])
+    """
+    out: list[str] = []
+    if len(word) == 4 and word.endswith("ed") and not word.endswith("eed"):
+        return [word[:-1]]  # died → die, used → use (need, feed: not past forms)
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            out += [stem + "e", stem] if suffix == "ed" else [stem, stem + "e"]
+            if _DOUBLED.search(stem):
+                out.append(stem[:-1])
+    if word.endswith("ied") and len(word) > 5:
+        out.append(word[:-3] + "y")
+    return out
+
+
 def _canonical(word: str) -> str:
-    """The last of :func:`english_forms`: American spelling, singular ("centres" → "center")."""
-    return english_forms(word)[-1]
+    """The last of :func:`english_forms` without verb stems: American spelling,
+    singular ("centres" → "center")."""
+    return english_forms(word, stems=False)[-1]
 
 
 @lru_cache(maxsize=1)
@@ -214,10 +245,13 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
     With ``df`` (the index's document frequencies) the translation reads the corpus:
     phrases of two or three words that CC-CEDICT glosses as a whole ("health centre")
     come before single words, and only senses the corpus uses are kept
-    (:func:`corpus_senses`); a word none of whose senses occur is not translated.
+    (:func:`corpus_senses`), followed by the official terms :mod:`qa.synonyms` gives
+    for the word that the corpus uses (earn → 报酬, 薪酬); a word with neither is not
+    translated.
     Without it, the three shortest senses of each word (no corpus at hand).
     """
     from qa.metadata import place_aliases
+    from qa.synonyms import expand_en
 
     # A hyphenated compound ("emergency-care") is read as its words, so that each
     # part, and the parts together as a phrase, can be looked up.
@@ -254,7 +288,10 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
             name = to_simplified(aliases[word])
             found = (name, re.sub(r"(市|州|县|区|土家族苗族自治州)$", "", name))
         elif df is not None:
+            # The dictionary's senses, then the official terms of qa.synonyms that
+            # the corpus uses (earn → 报酬): BM25 finds the report's wording too.
             found = corpus_senses(word, df)
+            found += tuple(t for t in expand_en(word) if df.get(t, 0) > 0 and t not in found)
         else:
             found = _lookup(word, dictionary)
         if found:
