@@ -1,7 +1,7 @@
-"""The blind question sets of issue 13 (eval/test3.jsonl, eval/test4.jsonl), checked verbatim
-against the corpus and against the shape the issue asks for. Each was written from the documents
-alone by someone who did not read the code; test4 is the held-out part (scored once by the lead),
-test3 became tuning material after it had been scored."""
+"""The blind question sets of issue 13 (eval/test3.jsonl, test4.jsonl, test5.jsonl), checked
+verbatim against the corpus and against the shape the issue asks for. Each was written from the
+documents alone by someone who did not read the code, and each is scored once by the lead as the
+held-out part of its round; test3 became tuning material after it had been scored."""
 
 from collections import Counter
 from pathlib import Path
@@ -17,6 +17,8 @@ SAMPLE = REPO / "data" / "sample"
 SETS = {
     "test3.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl"), 70, 25, 20),
     "test4.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl"), 80, 32, 20),
+    "test5.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl"),
+                    64, 30, 20),
 }
 
 
