@@ -424,6 +424,96 @@ def asks_opposite_change(question: str, fact_texts: list[str]) -> bool:
     return all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts)
 
 
+# A question about what was *added* (新增, 新开工, "new", "add") and evidence that only
+# states a stock: "新增多少家市场主体?" is not answered by "市场主体总数达16万家".
+_NEW_Q = re.compile(r"新增|新开工|新建|新开|\bnew(?:ly)?\b|\badd(?:ed|s|ing)?\b")
+_NEW_T = re.compile(r"新|增|扩|开工|开通|建成|\+")
+
+
+def asks_new_of_total(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks how much was added while no text holding the asked
+    figure (``fact_texts``) speaks of anything new, added or built.
+
+    >>> asks_new_of_total("本州今年计划新增多少家市场主体?", ["截至去年底,我州市场主体总数达16万家,"])
+    True
+    >>> asks_new_of_total("本州今年计划新增多少家市场主体?", ["力争新增市场主体2万家"])
+    False
+    >>> asks_new_of_total("市场主体总数达到多少家?", ["市场主体总数达16万家"]), asks_new_of_total("new?", [])
+    (False, False)
+    """
+    q = fold(question)
+    return bool(fact_texts) and bool(_NEW_Q.search(q)) and not any(_NEW_T.search(fold(t)) for t in fact_texts)
+
+
+_UNIT_ALTERNATION = "|".join(sorted(UNITS, key=len, reverse=True))
+_COUNTED = re.compile(r"(?:多少|几)\s*(?:" + _UNIT_ALTERNATION + r")的?([\u4e00-\u9fff]{2,})")
+
+
+def counted_thing(question: str) -> str:
+    """The noun a Chinese question counts or measures: the first noun right after
+    "多少/几 + unit" (多少分钟的生活圈 → 生活圈); "" when the unit ends the question or
+    a verb follows it (多少处没有整改 → "").
+
+    >>> counted_thing("宜昌提出要打造多少分钟的生活圈?"), counted_thing("多少处没有整改到位?"), counted_thing("几间?")
+    ('生活圈', '', '')
+    """
+    import jieba.posseg
+
+    m = _COUNTED.search(fold(question))
+    if not m:
+        return ""
+    words = jieba.posseg.lcut(m.group(1))
+    if not words:
+        return ""
+    word, flag = words[0]
+    return word if flag.startswith("n") and len(word) >= 2 else ""
+
+
+def counts_another_thing(question: str, fact_texts: list[str]) -> bool:
+    """Whether the thing the question counts (:func:`counted_thing`) is named in no text
+    holding the asked figure: the minutes of an emergency-care circle do not say how
+    large the "15-minute living circle" is.
+
+    >>> counts_another_thing("宜昌打造多少分钟的生活圈?", ["打造中心城区“10分钟”急救圈。"])
+    True
+    >>> counts_another_thing("宜昌打造多少分钟急救圈?", ["打造中心城区“10分钟”急救圈。"])
+    False
+    """
+    thing = counted_thing(question)
+    return bool(thing and fact_texts) and not any(thing in fold(t) for t in fact_texts)
+
+
+# An English "who is the <office>" question and the Chinese offices that answer it: the
+# evidence must name that office (a deputy leader is not the leader, a director is not
+# a committee). Checked in order: the first pattern that matches decides.
+_EN_OFFICES = (
+    (re.compile(r"\bdeputy (?:leader|head|chief)\b"), ("副组长", "副部长", "副主任", "副局长", "副书记")),
+    (re.compile(r"\bdeputy director\b"), ("副局长", "副主任", "副处长", "副院长")),
+    (re.compile(r"\bdeputy (?:party )?secretary\b"), ("副书记",)),
+    (re.compile(r"\b(?:party )?secretary\b"), ("书记",)),
+    (re.compile(r"\bdirector\b"), ("局长", "主任", "处长", "所长", "院长")),
+    (re.compile(r"\bchair(?:s|man|woman|ed|person)?\b"), ("主任", "主席", "组长")),
+)
+
+
+def office_absent(question: str, quoted: str) -> bool:
+    """Whether an English question asks who holds an office the quotes never name.
+
+    >>> office_absent("Who is the deputy leader of the group?", "成立了以市委书记为组长的领导小组")
+    True
+    >>> office_absent("Who is the director of the bureau?", "专访市经信局局长郭冰生"), office_absent("谁?", "")
+    (False, False)
+    """
+    q = fold(question)
+    if not re.search(r"\bwho\b", q):
+        return False
+    t = fold(quoted)
+    for pattern, offices in _EN_OFFICES:
+        if pattern.search(q):
+            return not any(o in t for o in offices)
+    return False
+
+
 def without_question_numbers(text: str, question: str) -> str:
     """``text`` with every number the question itself states replaced by ``x``: "how many
     ambulances did it have before adding 35?" is not answered by "增加配备35辆救护车".
