@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from qa.answer_type import (AskedKind, asked_kind, asks_new_of_total, asks_opposite_change, asks_present_of_target,
-                            counts_another_thing, holds_kind, kind_position, office_absent,
+                            counts_another_thing, holds_kind, institution_absent, kind_position, office_absent,
                             without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
@@ -801,7 +801,8 @@ def evidence_features(
     question about a rise by a fall (:func:`qa.answer_type.asks_opposite_change`), nor one
     about what was added by a stock (:func:`qa.answer_type.asks_new_of_total`), nor one
     counting a thing by a figure whose clause never names it
-    (:func:`qa.answer_type.counts_another_thing`: 多少分钟的生活圈 by 10分钟急救圈); an
+    (:func:`qa.answer_type.counts_another_thing`: 多少分钟的生活圈 by 10分钟急救圈) or
+    an institution the question names (:func:`qa.answer_type.institution_absent`); an
     English question about an office's holder needs that office in the quotes
     (:func:`qa.answer_type.office_absent`: a deputy leader is not the leader)."""
     data = sentences.data
@@ -831,7 +832,8 @@ def evidence_features(
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
             asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
-            or asks_new_of_total(question, facts) or counts_another_thing(question, facts))) and not (
+            or asks_new_of_total(question, facts) or counts_another_thing(question, facts)
+            or institution_absent(question, facts))) and not (
             asked.kind == "who" and office_absent(question, quoted)),
         years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,

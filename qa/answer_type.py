@@ -483,6 +483,34 @@ def counts_another_thing(question: str, fact_texts: list[str]) -> bool:
     return bool(thing and fact_texts) and not any(thing in fold(t) for t in fact_texts)
 
 
+# A named institution or facility in a Chinese question (…管理中心, 三级综合医院): the
+# clause stating the asked figure must name it too, or the figure is another one's (the
+# completion date of the e-health-card system is not the health-education centre's).
+# The question words are blanked first so that 哪个服务区 or 几个 names nothing.
+_INSTITUTION = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:中心|医院|系统|委员会|工程|机场|服务区|实验室|学校|公司)")
+# Its last four characters stand for it: the distinctive end (综合医院, 管理中心), which
+# the documents keep when they shorten the front (市中心医院 / 中心医院).
+_INSTITUTION_KEY = 4
+
+
+def institution_absent(question: str, fact_texts: list[str]) -> bool:
+    """Whether a Chinese question names an institution or facility (:data:`_INSTITUTION`)
+    that no text holding the asked figure names.
+
+    >>> institution_absent("宜昌要求三级综合医院的负压病房不少于几间?", ["城区负压病房总数不少于15间,每个县市不少于2间。"])
+    True
+    >>> institution_absent("鄂州建设的健康教育体验管理中心投资多少?", ["投资1.57亿元建设健康教育体验管理中心。"])
+    False
+    >>> institution_absent("全国第一个“家”开在哪个服务区?", ["在金堂服务区上线"]), institution_absent("几个?", [])
+    (False, False)
+    """
+    if not fact_texts:
+        return False
+    q = re.sub(r"[几哪个的么多少]", " ", fold(question))
+    texts = [fold(t) for t in fact_texts]
+    return any(not any(m.group(0)[-_INSTITUTION_KEY:] in t for t in texts) for m in _INSTITUTION.finditer(q))
+
+
 # An English "who is the <office>" question and the Chinese offices that answer it: the
 # evidence must name that office (a deputy leader is not the leader, a director is not
 # a committee). Checked in order: the first pattern that matches decides.
