@@ -404,24 +404,33 @@ def asks_present_of_target(question: str, fact_texts: list[str]) -> bool:
 # The direction of a change the question asks about, and the evidence's words for it.
 _UP = re.compile(r"提高|提升|增长|增加|上升|上涨|增幅|\b(?:rise|rose|risen|increased?|grow|grew|grown|growth|higher)\b")
 _DOWN = re.compile(r"下降|减少|降低|下滑|回落|降幅|\b(?:fall|fell|fallen|decreased?|declined?|drop|dropped|lower|fewer)\b")
+# The end of a ranking the question asks about: the bottom is not answered by the top
+# (第一方阵, 全省第一), nor the reverse.
+_TOP = re.compile(r"第一|首位|前列|前三|前十|领先|\b(?:top|first|best|leading)\b")
+_BOTTOM = re.compile(r"末位|倒数|垫底|靠后|落后|\b(?:bottom|lowest|worst)\b")
 
 
 def asks_opposite_change(question: str, fact_texts: list[str]) -> bool:
-    """Whether ``question`` asks how much something rose (or fell) while every text
-    holding the asked figure says it moved the other way: "提高了百分之几?" is not
-    answered by "已下降了52.59%".
+    """Whether ``question`` asks how much something rose (or fell), or what came bottom
+    (or top), while every text holding the asked figure says the other: "提高了百分之几?"
+    is not answered by "已下降了52.59%", nor "ranked at the bottom" by 第一方阵.
 
     >>> asks_opposite_change("均价比上一年提高了百分之几?", ["距离高峰期已下降了52.59%"])
     True
     >>> asks_opposite_change("均价比上一年提高了百分之几?", ["均价提高了5%,产量下降"]), asks_opposite_change("均价是多少?", ["下降5%"])
     (False, False)
+    >>> asks_opposite_change("How many indicators ranked at the bottom of the province?", ["11项进入全省第一方阵,"])
+    True
     """
     q = fold(question)
-    up, down = bool(_UP.search(q)), bool(_DOWN.search(q))
-    if up == down or not fact_texts:
-        return False
-    same, other = (_UP, _DOWN) if up else (_DOWN, _UP)
-    return all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts)
+    for one, two in ((_UP, _DOWN), (_BOTTOM, _TOP)):
+        up, down = bool(one.search(q)), bool(two.search(q))
+        if up == down or not fact_texts:
+            continue
+        same, other = (one, two) if up else (two, one)
+        if all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts):
+            return True
+    return False
 
 
 # A question about what was *added* (新增, 新开工, "new", "add") and evidence that only
@@ -440,9 +449,13 @@ def asks_new_of_total(question: str, fact_texts: list[str]) -> bool:
     False
     >>> asks_new_of_total("市场主体总数达到多少家?", ["市场主体总数达16万家"]), asks_new_of_total("new?", [])
     (False, False)
+    >>> asks_new_of_total("2022年计划新开工建设多少公里高速公路?", ["建成首条高速,高速公路通车总里程达8608公里,"])
+    True
     """
     q = fold(question)
-    return bool(fact_texts) and bool(_NEW_Q.search(q)) and not any(_NEW_T.search(fold(t)) for t in fact_texts)
+    # "新开工" asks what construction starts, which "建成" (completed) does not say.
+    said = re.compile("开工") if "新开工" in q else _NEW_T
+    return bool(fact_texts) and bool(_NEW_Q.search(q)) and not any(said.search(fold(t)) for t in fact_texts)
 
 
 _UNIT_ALTERNATION = "|".join(sorted(UNITS, key=len, reverse=True))

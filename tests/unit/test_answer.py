@@ -486,6 +486,10 @@ def test_present_questions_rises_and_ratios_are_not_answered_by_targets_falls_an
     assert asks_opposite_change(rise, ["距离2012年高峰期已下降了52.59%"])
     assert not asks_opposite_change(rise, ["均价提高了5%"]) and not asks_opposite_change("均价是多少?", ["下降5%"])
     assert asks_opposite_change("How much did deaths fall?", ["死亡人数增加了10%"])
+    bottom = "How many of the 18 indicators ranked at the bottom of the province?"
+    assert asks_opposite_change(bottom, ["18项指标中有11项进入全省第一方阵,"])
+    assert not asks_opposite_change(bottom, ["2项指标排名全省末位"])
+    assert not asks_opposite_change("How many indicators are in the province's top tier?", ["11项进入全省第一方阵"])
     beds = asked_kind("How many intensive-care beds will the hospital have?")
     assert not holds_kind(beds, "传染病床位数按不低于1.2张/万人标准配置") and holds_kind(beds, "设置床位200张")
 
@@ -500,6 +504,7 @@ def test_added_amounts_counted_things_institutions_and_offices_must_be_the_asked
     assert not asks_new_of_total("今年新增多少家市场主体?", ["今年新增市场主体2万家"])
     assert not asks_new_of_total("市场主体总数达到多少家?", ["市场主体总数达16万家"])
     assert not asks_new_of_total("新增多少家?", [])  # no fact at all: the kind rule decides
+    assert asks_new_of_total("计划新开工建设多少公里高速公路?", ["建成首条高速,通车总里程达8608公里,"])  # started ≠ completed
     # the thing counted must be named where the figure is
     assert counted_thing("宜昌提出要打造多少分钟的生活圈?") == "生活圈"
     assert counted_thing("永顺县还有多少处没有整改到位?") == ""  # a verb follows the unit
