@@ -42,8 +42,9 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import (AskedKind, asked_kind, asks_opposite_change, asks_present_of_target, holds_kind,
-                            kind_position, without_question_numbers)
+from qa.answer_type import (AskedKind, asked_kind, asks_new_of_total, asks_opposite_change, asks_present_of_target,
+                            counts_another_thing, holds_kind, institution_absent, kind_position, office_absent,
+                            without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -797,7 +798,13 @@ def evidence_features(
     that place (its document's, or one naming it): Wuhan's "15分钟生活圈", quoted as a
     runner-up, does not answer what Yichang set. A question about what there is now is
     not answered by a target (:func:`qa.answer_type.asks_present_of_target`), nor a
-    question about a rise by a fall (:func:`qa.answer_type.asks_opposite_change`)."""
+    question about a rise by a fall (:func:`qa.answer_type.asks_opposite_change`), nor one
+    about what was added by a stock (:func:`qa.answer_type.asks_new_of_total`), nor one
+    counting a thing by a figure whose clause never names it
+    (:func:`qa.answer_type.counts_another_thing`: 多少分钟的生活圈 by 10分钟急救圈) or
+    an institution the question names (:func:`qa.answer_type.institution_absent`); an
+    English question about an office's holder needs that office in the quotes
+    (:func:`qa.answer_type.office_absent`: a deputy leader is not the leader)."""
     data = sentences.data
     best = candidates[0]
     first, last = _expand(best.position, sentences)
@@ -817,14 +824,17 @@ def evidence_features(
         place_ok = any(r == doc.region or r in named_nearby for r in regions)
         place_ok = place_ok and local_places_ok(question, window + fold(paragraph))
     asked = asked_kind(question)
+    facts = fact_windows(asked, quoted, question)
     return Evidence(
         distinctness=distinctness([c.dense for c in candidates]),
         coverage=max(best.coverage, coverage(terms, quote)),
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
-            asks_present_of_target(question, fact_windows(asked, quoted, question))
-            or asks_opposite_change(question, fact_windows(asked, quoted, question)))),
+            asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
+            or asks_new_of_total(question, facts) or counts_another_thing(question, facts)
+            or institution_absent(question, facts))) and not (
+            asked.kind == "who" and office_absent(question, quoted)),
         years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),

@@ -404,24 +404,155 @@ def asks_present_of_target(question: str, fact_texts: list[str]) -> bool:
 # The direction of a change the question asks about, and the evidence's words for it.
 _UP = re.compile(r"提高|提升|增长|增加|上升|上涨|增幅|\b(?:rise|rose|risen|increased?|grow|grew|grown|growth|higher)\b")
 _DOWN = re.compile(r"下降|减少|降低|下滑|回落|降幅|\b(?:fall|fell|fallen|decreased?|declined?|drop|dropped|lower|fewer)\b")
+# The end of a ranking the question asks about: the bottom is not answered by the top
+# (第一方阵, 全省第一), nor the reverse.
+_TOP = re.compile(r"第一|首位|前列|前三|前十|领先|\b(?:top|first|best|leading)\b")
+_BOTTOM = re.compile(r"末位|倒数|垫底|靠后|落后|\b(?:bottom|lowest|worst)\b")
 
 
 def asks_opposite_change(question: str, fact_texts: list[str]) -> bool:
-    """Whether ``question`` asks how much something rose (or fell) while every text
-    holding the asked figure says it moved the other way: "提高了百分之几?" is not
-    answered by "已下降了52.59%".
+    """Whether ``question`` asks how much something rose (or fell), or what came bottom
+    (or top), while every text holding the asked figure says the other: "提高了百分之几?"
+    is not answered by "已下降了52.59%", nor "ranked at the bottom" by 第一方阵.
 
     >>> asks_opposite_change("均价比上一年提高了百分之几?", ["距离高峰期已下降了52.59%"])
     True
     >>> asks_opposite_change("均价比上一年提高了百分之几?", ["均价提高了5%,产量下降"]), asks_opposite_change("均价是多少?", ["下降5%"])
     (False, False)
+    >>> asks_opposite_change("How many indicators ranked at the bottom of the province?", ["11项进入全省第一方阵,"])
+    True
     """
     q = fold(question)
-    up, down = bool(_UP.search(q)), bool(_DOWN.search(q))
-    if up == down or not fact_texts:
+    for one, two in ((_UP, _DOWN), (_BOTTOM, _TOP)):
+        up, down = bool(one.search(q)), bool(two.search(q))
+        if up == down or not fact_texts:
+            continue
+        same, other = (one, two) if up else (two, one)
+        if all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts):
+            return True
+    return False
+
+
+# A question about what was *added* (新增, 新开工, "new", "add") and evidence that only
+# states a stock: "新增多少家市场主体?" is not answered by "市场主体总数达16万家".
+_NEW_Q = re.compile(r"新增|新开工|新建|新开|\bnew(?:ly)?\b|\badd(?:ed|s|ing)?\b")
+_NEW_T = re.compile(r"新|增|扩|开工|开通|建成|\+")
+
+
+def asks_new_of_total(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks how much was added while no text holding the asked
+    figure (``fact_texts``) speaks of anything new, added or built.
+
+    >>> asks_new_of_total("本州今年计划新增多少家市场主体?", ["截至去年底,我州市场主体总数达16万家,"])
+    True
+    >>> asks_new_of_total("本州今年计划新增多少家市场主体?", ["力争新增市场主体2万家"])
+    False
+    >>> asks_new_of_total("市场主体总数达到多少家?", ["市场主体总数达16万家"]), asks_new_of_total("new?", [])
+    (False, False)
+    >>> asks_new_of_total("2022年计划新开工建设多少公里高速公路?", ["建成首条高速,高速公路通车总里程达8608公里,"])
+    True
+    """
+    q = fold(question)
+    # "新开工" asks what construction starts, which "建成" (completed) does not say.
+    said = re.compile("开工") if "新开工" in q else _NEW_T
+    return bool(fact_texts) and bool(_NEW_Q.search(q)) and not any(said.search(fold(t)) for t in fact_texts)
+
+
+_UNIT_ALTERNATION = "|".join(sorted(UNITS, key=len, reverse=True))
+_COUNTED = re.compile(r"(?:多少|几)\s*(?:" + _UNIT_ALTERNATION + r")的?([\u4e00-\u9fff]{2,})")
+
+
+def counted_thing(question: str) -> str:
+    """The noun a Chinese question counts or measures: the first noun right after
+    "多少/几 + unit" (多少分钟的生活圈 → 生活圈); "" when the unit ends the question or
+    a verb follows it (多少处没有整改 → "").
+
+    >>> counted_thing("宜昌提出要打造多少分钟的生活圈?"), counted_thing("多少处没有整改到位?"), counted_thing("几间?")
+    ('生活圈', '', '')
+    """
+    import jieba.posseg
+
+    m = _COUNTED.search(fold(question))
+    if not m:
+        return ""
+    words = jieba.posseg.lcut(m.group(1))
+    if not words:
+        return ""
+    word, flag = words[0]
+    return word if flag.startswith("n") and len(word) >= 2 else ""
+
+
+def counts_another_thing(question: str, fact_texts: list[str]) -> bool:
+    """Whether the thing the question counts (:func:`counted_thing`) is named in no text
+    holding the asked figure: the minutes of an emergency-care circle do not say how
+    large the "15-minute living circle" is.
+
+    >>> counts_another_thing("宜昌打造多少分钟的生活圈?", ["打造中心城区“10分钟”急救圈。"])
+    True
+    >>> counts_another_thing("宜昌打造多少分钟急救圈?", ["打造中心城区“10分钟”急救圈。"])
+    False
+    """
+    thing = counted_thing(question)
+    return bool(thing and fact_texts) and not any(thing in fold(t) for t in fact_texts)
+
+
+# A named institution or facility in a Chinese question (…管理中心, 三级综合医院): the
+# clause stating the asked figure must name it too, or the figure is another one's (the
+# completion date of the e-health-card system is not the health-education centre's).
+# The question words are blanked first so that 哪个服务区 or 几个 names nothing.
+_INSTITUTION = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:中心|医院|系统|委员会|工程|机场|服务区|实验室|学校|公司)")
+# Its last four characters stand for it: the distinctive end (综合医院, 管理中心), which
+# the documents keep when they shorten the front (市中心医院 / 中心医院).
+_INSTITUTION_KEY = 4
+
+
+def institution_absent(question: str, fact_texts: list[str]) -> bool:
+    """Whether a Chinese question names an institution or facility (:data:`_INSTITUTION`)
+    that no text holding the asked figure names.
+
+    >>> institution_absent("宜昌要求三级综合医院的负压病房不少于几间?", ["城区负压病房总数不少于15间,每个县市不少于2间。"])
+    True
+    >>> institution_absent("鄂州建设的健康教育体验管理中心投资多少?", ["投资1.57亿元建设健康教育体验管理中心。"])
+    False
+    >>> institution_absent("全国第一个“家”开在哪个服务区?", ["在金堂服务区上线"]), institution_absent("几个?", [])
+    (False, False)
+    """
+    if not fact_texts:
         return False
-    same, other = (_UP, _DOWN) if up else (_DOWN, _UP)
-    return all(other.search(fold(t)) and not same.search(fold(t)) for t in fact_texts)
+    q = re.sub(r"[几哪个的么多少]", " ", fold(question))
+    texts = [fold(t) for t in fact_texts]
+    return any(not any(m.group(0)[-_INSTITUTION_KEY:] in t for t in texts) for m in _INSTITUTION.finditer(q))
+
+
+# An English "who is the <office>" question and the Chinese offices that answer it: the
+# evidence must name that office (a deputy leader is not the leader, a director is not
+# a committee). Checked in order: the first pattern that matches decides.
+_EN_OFFICES = (
+    (re.compile(r"\bdeputy (?:leader|head|chief)\b"), ("副组长", "副部长", "副主任", "副局长", "副书记")),
+    (re.compile(r"\bdeputy director\b"), ("副局长", "副主任", "副处长", "副院长")),
+    (re.compile(r"\bdeputy (?:party )?secretary\b"), ("副书记",)),
+    (re.compile(r"\b(?:party )?secretary\b"), ("书记",)),
+    (re.compile(r"\bdirector\b"), ("局长", "主任", "处长", "所长", "院长")),
+    (re.compile(r"\bchair(?:s|man|woman|ed|person)?\b"), ("主任", "主席", "组长")),
+)
+
+
+def office_absent(question: str, quoted: str) -> bool:
+    """Whether an English question asks who holds an office the quotes never name.
+
+    >>> office_absent("Who is the deputy leader of the group?", "成立了以市委书记为组长的领导小组")
+    True
+    >>> office_absent("Who is the director of the bureau?", "专访市经信局局长郭冰生"), office_absent("谁?", "")
+    (False, False)
+    """
+    q = fold(question)
+    if not re.search(r"\bwho\b", q):
+        return False
+    t = fold(quoted)
+    for pattern, offices in _EN_OFFICES:
+        if pattern.search(q):
+            return not any(o in t for o in offices)
+    return False
 
 
 def without_question_numbers(text: str, question: str) -> str:

@@ -131,6 +131,9 @@ class Calibration:
     # Per language, every tuning question decided while held out (rules, then a model and
     # thresholds fitted without its fold): see cross_validated_refusals.
     cross_validated: dict[str, dict] = field(default_factory=dict)
+    # Per tuning set, its questions decided by features, a model and thresholds chosen on
+    # the *other* sets only (see leave_one_set_out): the nearer estimate for a new set.
+    leave_one_set_out: dict[str, dict] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -187,6 +190,7 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration | None:
         reports=data.get("reports", {}),
         feature_selection=data.get("feature_selection", {}),
         cross_validated=data.get("cross_validated", {}),
+        leave_one_set_out=data.get("leave_one_set_out", {}),
     )
 
 
@@ -370,6 +374,45 @@ def out_of_fold_pairs(measured: Sequence[Measured], features: Sequence[str], fol
     return pairs
 
 
+def leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]],
+                      max_false_refusal: float = MAX_FALSE_REFUSAL) -> dict[str, dict[str, dict]]:
+    """Each set's questions decided by what was fitted on the other sets alone: the
+    feature selection (:func:`select_features`), the model and the thresholds (chosen on
+    out-of-fold scores) all see only the other sets; the hard rules apply as they are.
+
+    Five-fold cross-validation deals a set's questions into every fold, so a model is
+    always fitted on the set's siblings, written by the same hand about the same
+    passages; a new question set differs more. Holding out a whole set is the nearer
+    estimate of what a new set will see (the rules are not refitted, so a rule written
+    from one set's failures still flatters that set). Returns set → language →
+    :func:`refusal_report` row.
+
+    >>> from qa.answer import Evidence
+    >>> ev = lambda w: Evidence(1.0, w, w, True)
+    >>> sets = {s: [Measured("zh", True, ev(0.9)), Measured("zh", False, ev(0.2)), Measured("zh", True, ev(0.8)),
+    ...             Measured("zh", False, ev(0.1)), Measured("zh", True, ev(0.7))] for s in ("a", "b")}
+    >>> leave_one_set_out(sets)["a"]["zh"]["answerable"]
+    3
+    """
+    out: dict[str, dict[str, dict]] = {}
+    for name, held in measured_by_set.items():
+        train = [m for other, ms in measured_by_set.items() if other != name for m in ms]
+        usable = [m for m in train if m.evidence is not None and passes_rules_of(m)]
+        if not any(m.answerable for m in usable) or all(m.answerable for m in usable):
+            refused = [m.evidence is None or not passes_rules_of(m) for m in held]
+        else:
+            from qa.answer import confidence
+
+            features, _ = select_features(train, max_false_refusal=max_false_refusal)
+            model = fit_answerability(train, features=features)
+            cal = calibrate(out_of_fold_pairs(train, features), max_false_refusal=max_false_refusal)
+            refused = [m.evidence is None or not passes_rules_of(m)
+                       or confidence(m.evidence, m.lang, model) < cal.thresholds.get(m.lang, FALLBACK_THRESHOLD)
+                       for m in held]
+        out[name] = refusal_report(held, refused)
+    return out
+
+
 def scored_pairs(measured: Sequence[Measured], model) -> dict[str, list[tuple[float, bool]]]:
     """``(confidence, answerable)`` per language under ``model``; :data:`RULED_OUT`
     for a question refused by a hard rule whatever the threshold."""
@@ -402,16 +445,25 @@ def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_re
     from qa.answerability import MODEL_FILE, save_model
     from qa.eval.gold import load_gold
 
-    items = [item for path in gold_paths for item in load_gold(path)]
+    names = [Path(p).stem for p in gold_paths]
+    names = [n if names.count(n) == 1 else str(p) for n, p in zip(names, gold_paths)]  # two dev.jsonl: full paths
+    by_set = {name: load_gold(path) for name, path in zip(names, gold_paths)}
+    items = [item for name in names for item in by_set[name]]
     source = ", ".join(Path(p).name for p in gold_paths)
     measured = measure(pipeline.retriever(), items, settings=pipeline.settings)
+    measured_by_set, start = {}, 0
+    for name, set_items in by_set.items():
+        measured_by_set[name] = measured[start : start + len(set_items)]
+        start += len(set_items)
     features, trace = select_features(measured, max_false_refusal=max_false_refusal)
     model = fit_answerability(measured, source, features=features)
     calibration = calibrate(out_of_fold_pairs(measured, features), source=source,
                             max_false_refusal=max_false_refusal)
     held_out = refusal_report(measured, cross_validated_refusals(measured, features,
                                                                  max_false_refusal=max_false_refusal))
-    calibration = Calibration(calibration.thresholds, calibration.source, calibration.reports, trace, held_out)
+    per_set = leave_one_set_out(measured_by_set, max_false_refusal) if len(measured_by_set) > 1 else {}
+    calibration = Calibration(calibration.thresholds, calibration.source, calibration.reports, trace, held_out,
+                              per_set)
     if output is not None:
         output = Path(output)
         if model_output is None:

@@ -267,6 +267,10 @@ def cmd_calibrate(args, settings: Settings) -> int:
         print(f"{lang}, each question held out (five-fold, rules + model + thresholds): refuses "
               f"{r['unanswerable_refused']}/{r['unanswerable']} unanswerable, "
               f"{r['answerable_refused']}/{r['answerable']} answerable")
+    for name, langs in cal.leave_one_set_out.items():
+        print(f"{name} held out (features, model and thresholds fitted on the other sets): " + ", ".join(
+            f"{lang} refuses {r['unanswerable_refused']}/{r['unanswerable']} unanswerable, "
+            f"{r['answerable_refused']}/{r['answerable']} answerable" for lang, r in sorted(langs.items())))
     print(f"wrote {output}")
     return 0
 

@@ -486,8 +486,43 @@ def test_present_questions_rises_and_ratios_are_not_answered_by_targets_falls_an
     assert asks_opposite_change(rise, ["距离2012年高峰期已下降了52.59%"])
     assert not asks_opposite_change(rise, ["均价提高了5%"]) and not asks_opposite_change("均价是多少?", ["下降5%"])
     assert asks_opposite_change("How much did deaths fall?", ["死亡人数增加了10%"])
+    bottom = "How many of the 18 indicators ranked at the bottom of the province?"
+    assert asks_opposite_change(bottom, ["18项指标中有11项进入全省第一方阵,"])
+    assert not asks_opposite_change(bottom, ["2项指标排名全省末位"])
+    assert not asks_opposite_change("How many indicators are in the province's top tier?", ["11项进入全省第一方阵"])
     beds = asked_kind("How many intensive-care beds will the hospital have?")
     assert not holds_kind(beds, "传染病床位数按不低于1.2张/万人标准配置") and holds_kind(beds, "设置床位200张")
+
+
+def test_added_amounts_counted_things_institutions_and_offices_must_be_the_asked_ones():
+    from qa.answer_type import (asks_new_of_total, counted_thing, counts_another_thing, institution_absent,
+                                office_absent)
+
+    # an added amount is not answered by a stock, in either language
+    assert asks_new_of_total("本州今年计划新增多少家市场主体?", ["我州市场主体总数达16万家,"])
+    assert asks_new_of_total("How many km of new waterway were added in 2021?", ["招商794公里的高速公路项目,"])
+    assert not asks_new_of_total("今年新增多少家市场主体?", ["今年新增市场主体2万家"])
+    assert not asks_new_of_total("市场主体总数达到多少家?", ["市场主体总数达16万家"])
+    assert not asks_new_of_total("新增多少家?", [])  # no fact at all: the kind rule decides
+    assert asks_new_of_total("计划新开工建设多少公里高速公路?", ["建成首条高速,通车总里程达8608公里,"])  # started ≠ completed
+    # the thing counted must be named where the figure is
+    assert counted_thing("宜昌提出要打造多少分钟的生活圈?") == "生活圈"
+    assert counted_thing("永顺县还有多少处没有整改到位?") == ""  # a verb follows the unit
+    assert counted_thing("武汉市委召开的是第几届第几次全会?") == ""
+    assert counts_another_thing("宜昌提出要打造多少分钟的生活圈?", ["打造中心城区“10分钟”急救圈。"])
+    assert not counts_another_thing("截至当天全国共有多少个高风险地区?", ["全国共有高风险地区18个,"])
+    # a named institution must be named where the figure is
+    assert institution_absent("鄂州建设的健康教育体验管理中心预计什么时候建成?",
+                              ["投资940万元建设全市电子健康卡互联网就医便民服务系统,预计今年10月建成。"])
+    assert not institution_absent("鄂州建设的健康教育体验管理中心预计什么时候建成?",
+                                  ["建设市中心医院健康教育体验管理中心,预计今年10月建成。"])
+    assert not institution_absent("开在哪个服务区?", ["在金堂服务区上线"])  # the question word names nothing
+    # an English question about an office's holder needs that office in the quotes
+    assert office_absent("Who chairs Yichang's public health emergency committee?", "设立市县两级公共卫生应急委员会。")
+    assert office_absent("Who is the deputy leader of the group?", "成立了以市委书记为组长的领导小组")
+    assert not office_absent("Who is the Party secretary of the health commission?", "万福尧 市卫健委党组书记、主任")
+    assert not office_absent("Who is the director of the bureau?", "专访市经信局局长郭冰生")
+    assert not office_absent("What does the director oversee?", "")  # not a who question
 
 
 def test_fact_clause_and_place_features():
