@@ -426,7 +426,8 @@ def test_the_question_word_decides_the_kind_not_a_clause_inside_it():
     assert holds_kind(asked_kind(q), "造价仅为传统的70%左右", q)  # a comparison: a percentage answers
     assert not holds_kind(asked_kind(q), "沥青路面材料再生利用", q)
     assert asked_kind("What is the name of the programme whose smart uses Yichang will extend?").kind == "name"
-    assert asked_kind("What scheme rewarding residents who tip off officials will Yichang keep?").kind == ""
+    # "who" inside is a relative pronoun; "what scheme" asks a named scheme (群众举报奖励机制)
+    assert asked_kind("What scheme rewarding residents who tip off officials will Yichang keep?").kind == "name"
     assert asked_kind("When was the centre finished?").kind == "when"
     assert asked_kind("Who heads the bureau?").kind == "who" and asked_kind("By whom was it chaired?").kind == "who"
 
@@ -611,3 +612,18 @@ def test_thresholds_come_from_out_of_fold_scores():
     assert [len(oof[lang]) for lang in ("en", "zh")] == [30, 31] and oof["zh"][-1][0] == RULED_OUT
     # Scored by models that never saw them, the questions get other (not fitted) scores.
     assert oof["en"] != own["en"] and {a for _, a in oof["en"]} == {True, False}
+
+
+def test_question_kinds_named_by_a_noun_after_which_or_what():
+    from qa.answer_type import asked_kind
+
+    # "which official said…" asks a person; "what office/campaign/institute…" a named body
+    assert asked_kind("Which Yichang official said the plenary put a 'safety patch' on public health?").kind == "who"
+    assert asked_kind("What office will the housing bureau open to sort out quarrels?").kind == "name"
+    assert asked_kind("With which institute did Ezhou merge its disease control centre?").kind == "name"
+    assert asked_kind("What mass clean-up campaign will the health system push?").kind == "name"
+    # "take home" is pay, and "growing" inside a noun is no "how much did it grow"
+    assert asked_kind("How much did a tobacco-growing family take home in 2021?").kind == "money"
+    assert asked_kind("How much did output grow last year?").kind == "percent"
+    # unchanged: a share of officials is a percentage, a plain "which … are" a list
+    assert asked_kind("What share of officials are women?").kind == "percent"
