@@ -135,7 +135,7 @@ _EN_PERSON_Q = r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}?(?:official|officials|lea
 # The nouns are the head nouns of such questions in the tuning sets' English questions.
 _EN_BODY_Q = (r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:office|body|bodies|campaign|slogan|motto|programme|program|"
               r"institute|institution|agency|organi[sz]ation|scheme|initiative|brand|platform|mechanism|centre|center|"
-              r"committee|team|room|hall)\b")
+              r"committee|team)\b")
 _Q = [
     ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
                         r"每(?:小时|天|日|周|月|年)")),

@@ -627,3 +627,15 @@ def test_question_kinds_named_by_a_noun_after_which_or_what():
     assert asked_kind("How much did output grow last year?").kind == "percent"
     # unchanged: a share of officials is a percentage, a plain "which … are" a list
     assert asked_kind("What share of officials are women?").kind == "percent"
+
+
+def test_who_question_prefers_a_named_person_to_an_office_alone():
+    from qa.answer import PERSON_WEIGHT, names_person, sentence_score
+
+    named = "6月29日下午,在武汉市人民政府举行的新闻发布会上,市委组织部副部长董丹红这样介绍。"
+    office_only = "实行社区党组织书记事业岗位管理试点,机关党员干部下沉社区常态化。"
+    assert names_person(named) and not names_person(office_only)
+    # a name the question itself holds is no answer to it
+    assert not names_person(named, "董丹红是什么职务?")
+    gap = sentence_score(0.8, 0.2, 1, False, kind=True, person=True) - sentence_score(0.8, 0.2, 1, False, kind=True)
+    assert abs(gap - PERSON_WEIGHT) < 1e-12 and PERSON_WEIGHT > 0
