@@ -639,3 +639,16 @@ def test_who_question_prefers_a_named_person_to_an_office_alone():
     assert not names_person(named, "董丹红是什么职务?")
     gap = sentence_score(0.8, 0.2, 1, False, kind=True, person=True) - sentence_score(0.8, 0.2, 1, False, kind=True)
     assert abs(gap - PERSON_WEIGHT) < 1e-12 and PERSON_WEIGHT > 0
+
+
+def test_focus_coverage_looks_at_the_clauses_around_the_asked_fact():
+    from qa.answer import QueryTerms, focus_coverage
+    from qa.answer_type import AskedKind
+
+    terms = QueryTerms((("纠纷",), ("业主",)), (3.0, 1.0), frozenset())
+    asked = AskedKind("name")
+    # the quoted name sits beside the question's heavier term: 3 of 4
+    assert focus_coverage(terms, asked, "业主自治较差;房屋质量差;成立“物业纠纷矛盾调处室”,加强指导") == 0.75
+    # a quoted name far from both terms earns nothing, nor does a question asking no kind
+    assert focus_coverage(terms, asked, "“三无”小区,设施不全;质量差;房屋老旧;调处纠纷,业主满意") == 0.0
+    assert focus_coverage(terms, AskedKind(""), "成立“物业纠纷矛盾调处室”") == 0.0
