@@ -19,10 +19,11 @@ kind          asked as                                        evidence must hold
 ``duration``  多久, 多长时间, how long/quickly, how many minutes  a number of 分钟/小时/天/年…
 ``distance``  多远, how far, what radius/distance             a length or a travel time (15分钟, 3公里)
 ``count``     多少个/名…, 几个, how many                       a number (with the asked unit)
-``who``       谁, 哪位, who, whom                             an office or a person's title
+``who``       谁, 哪位, who, whom, which official/leader       an office or a person's title
 ``where``     哪里, 在哪, 哪个会场/地点, where                    a place or venue word
 ``list``      哪些, 哪几, which … (plural), what are           an enumeration (、 or 一是…二是)
-``name``      叫什么, 什么名称, called, named, nickname         a quoted or titled name (“…” 《…》)
+``name``      叫什么, 什么名称, called, named, nickname,        a quoted or titled name (“…” 《…》)
+              what office/body/campaign/scheme/institute…
 ============  ==============================================  ==========================
 
 ``rate`` (per hour, an hour, hourly, 每小时…) is kept apart: a question asking "per
@@ -126,6 +127,15 @@ _NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
 
 # Question patterns, most specific first: "how many minutes" is a duration, "how
 # much money" is money before it is a count.
+# "Which official said…", "which Yichang leader…": the person asked for is named by a
+# noun after which/what rather than by "who" (issue 13: "who said" questions read as no kind).
+_EN_PERSON_Q = r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}?(?:official|officials|leader|person|spokesman|spokesperson|speaker)\b"
+# "What office / body / campaign / slogan / programme…": the answer is a named thing (a
+# body such as 物业纠纷矛盾调处室, a quoted programme or slogan), not a figure or a person.
+# The nouns are the head nouns of such questions in the tuning sets' English questions.
+_EN_BODY_Q = (r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:office|body|bodies|campaign|slogan|motto|programme|program|"
+              r"institute|institution|agency|organi[sz]ation|scheme|initiative|brand|platform|mechanism|centre|center|"
+              r"committee|team)\b")
 _Q = [
     ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
                         r"每(?:小时|天|日|周|月|年)")),
@@ -139,7 +149,7 @@ _Q = [
         r"租金|利润|税收|产值|营收|营业额|贷款|拨款|补贴|奖励)(?:额|总额|规模)?"
         r"(?:是|为|达|达到|有|共)?多少|"
         r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate)|will\b.*\b(?:cost|invest|spend))|"
-        r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\bearns?\b|"
+        r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\b(?:earns?|take home|took home|makes?|made)\b|"
         r"\b(?:what|how much) (?:is|was|are|were) (?:the )?(?:[\w-]+ ){0,3}(?:investment|funding|spending|expenditure)\b|"
         r"\b(?:what|how much) (?:is|was|are|were)\s+(?:the |an? )?(?:average |annual |monthly |yearly |per-capita )*"
         r"(?:pay|salary|income|wages?|earnings)\b")),
@@ -147,7 +157,7 @@ _Q = [
     ("percent", re.compile(
         r"百分之几|比例|占比|比重|比率|覆盖率|收缴率|增长率|百分比|增长了多少|提高了多少|提高到多少|占多少|"
         r"\b(?:what|which) (?:share|percentage|proportion|rate|ratio)\b|\bwhat share\b|\bto what share\b|"
-        r"\bhow much (?:higher|more|did\b.*\bgrow|did\b.*\brise)|\bpercent|\b(?:\w+[- ])?rate\b")),
+        r"\bhow much (?:higher|more|did\b.*\bgrow\b|did\b.*\brise\b)|\bpercent|\b(?:\w+[- ])?rate\b")),
     ("duration", re.compile(
         r"多久|多长时间|多少(?:分钟|小时|天|年时间)|几(?:分钟|小时|天)|几年时间|多快|"
         r"\bhow long\b|\bhow quickly\b|\bhow fast\b|\bhow many (?:minutes|hours|days|weeks|months|years)\b|"
@@ -155,9 +165,9 @@ _Q = [
     ("distance", re.compile(r"多远|\bhow far\b|\bradius\b|\bdistance\b|\bwhat range\b")),
     ("size", re.compile(r"多大|面积|多少平方米|\bhow (?:big|large)\b|\bwhat (?:area|size)\b")),
     ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b")),
-    ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b")),
+    ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b|" + _EN_PERSON_Q)),
     ("where", re.compile(r"哪里|(?<![存现所实])在哪(?![种些类项])|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
-    ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b")),
+    ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b|" + _EN_BODY_Q)),
     ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b")),
 ]
 # A figure of these kinds stated in the question itself (see asked_kind).
@@ -244,7 +254,7 @@ def asked_kind(question: str) -> AskedKind:
             # The question states the figure itself ("哪些单位的比例已提升至30%?"):
             # it asks about something else.
             continue
-        if name == "who" and not re.search(r"是谁|谁|哪位|什么人", q):
+        if name == "who" and not re.search(r"是谁|谁|哪位|什么人|" + _EN_PERSON_Q, q):
             first = _EN_WH.search(q)
             if first and first.group(1) not in ("who", "whom", "whose") and not re.search(
                     r"\b(?:by|to|from|with|for|of) whom\b", q):

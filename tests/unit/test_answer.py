@@ -426,7 +426,8 @@ def test_the_question_word_decides_the_kind_not_a_clause_inside_it():
     assert holds_kind(asked_kind(q), "造价仅为传统的70%左右", q)  # a comparison: a percentage answers
     assert not holds_kind(asked_kind(q), "沥青路面材料再生利用", q)
     assert asked_kind("What is the name of the programme whose smart uses Yichang will extend?").kind == "name"
-    assert asked_kind("What scheme rewarding residents who tip off officials will Yichang keep?").kind == ""
+    # "who" inside is a relative pronoun; "what scheme" asks a named scheme (群众举报奖励机制)
+    assert asked_kind("What scheme rewarding residents who tip off officials will Yichang keep?").kind == "name"
     assert asked_kind("When was the centre finished?").kind == "when"
     assert asked_kind("Who heads the bureau?").kind == "who" and asked_kind("By whom was it chaired?").kind == "who"
 
@@ -646,3 +647,43 @@ def test_thresholds_come_from_out_of_fold_scores():
     assert [len(oof[lang]) for lang in ("en", "zh")] == [30, 31] and oof["zh"][-1][0] == RULED_OUT
     # Scored by models that never saw them, the questions get other (not fitted) scores.
     assert oof["en"] != own["en"] and {a for _, a in oof["en"]} == {True, False}
+
+
+def test_question_kinds_named_by_a_noun_after_which_or_what():
+    from qa.answer_type import asked_kind
+
+    # "which official said…" asks a person; "what office/campaign/institute…" a named body
+    assert asked_kind("Which Yichang official said the plenary put a 'safety patch' on public health?").kind == "who"
+    assert asked_kind("What office will the housing bureau open to sort out quarrels?").kind == "name"
+    assert asked_kind("With which institute did Ezhou merge its disease control centre?").kind == "name"
+    assert asked_kind("What mass clean-up campaign will the health system push?").kind == "name"
+    # "take home" is pay, and "growing" inside a noun is no "how much did it grow"
+    assert asked_kind("How much did a tobacco-growing family take home in 2021?").kind == "money"
+    assert asked_kind("How much did output grow last year?").kind == "percent"
+    # unchanged: a share of officials is a percentage, a plain "which … are" a list
+    assert asked_kind("What share of officials are women?").kind == "percent"
+
+
+def test_who_question_prefers_a_named_person_to_an_office_alone():
+    from qa.answer import PERSON_WEIGHT, names_person, sentence_score
+
+    named = "6月29日下午,在武汉市人民政府举行的新闻发布会上,市委组织部副部长董丹红这样介绍。"
+    office_only = "实行社区党组织书记事业岗位管理试点,机关党员干部下沉社区常态化。"
+    assert names_person(named) and not names_person(office_only)
+    # a name the question itself holds is no answer to it
+    assert not names_person(named, "董丹红是什么职务?")
+    gap = sentence_score(0.8, 0.2, 1, False, kind=True, person=True) - sentence_score(0.8, 0.2, 1, False, kind=True)
+    assert abs(gap - PERSON_WEIGHT) < 1e-12 and PERSON_WEIGHT > 0
+
+
+def test_focus_coverage_looks_at_the_clauses_around_the_asked_fact():
+    from qa.answer import QueryTerms, focus_coverage
+    from qa.answer_type import AskedKind
+
+    terms = QueryTerms((("纠纷",), ("业主",)), (3.0, 1.0), frozenset())
+    asked = AskedKind("name")
+    # the quoted name sits beside the question's heavier term: 3 of 4
+    assert focus_coverage(terms, asked, "业主自治较差;房屋质量差;成立“物业纠纷矛盾调处室”,加强指导") == 0.75
+    # a quoted name far from both terms earns nothing, nor does a question asking no kind
+    assert focus_coverage(terms, asked, "“三无”小区,设施不全;质量差;房屋老旧;调处纠纷,业主满意") == 0.0
+    assert focus_coverage(terms, AskedKind(""), "成立“物业纠纷矛盾调处室”") == 0.0
