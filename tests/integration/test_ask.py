@@ -34,20 +34,21 @@ GOLD_SETS = {
     "test2": REPO / "eval" / "test2.jsonl",
     "test3": REPO / "eval" / "test3.jsonl",
     "test4": REPO / "eval" / "test4.jsonl",
+    "test5": REPO / "eval" / "test5.jsonl",
     "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
 }
-# Regression floors just under what the README publishes (docs/reports/round14/): one
+# Regression floors just under what the README publishes (docs/reports/round15/): one
 # answer fewer, one refusal more or one unanswerable fewer refused than the published
 # run still passes; two fail. (least share of answerable questions answered with a gold
 # string, most share of them refused, least share of unanswerables refused.) Published
-# (issue 13, third round, with the refusal rules of task R2 (docs/reports/refuse-15r);
-# test4 is the held-out part, scored once before those rules, all others were
-# tuned on): gold 91/94 contained, 1/94 refused, 15/16 unanswerables refused; tune
-# 23/26, 0/26, 21/22; test 22/24, 1/24, 19/20; test2 23/29, 3/29, 14/18; test3 40/47,
-# 1/47, 25/33; test4 45/57, 5/57, 22/35; dev 27/27, 0/27, 3/3.
-FLOORS = {"gold": (0.952, 0.027, 0.843), "tune": (0.826, 0.058, 0.886), "test": (0.854, 0.105, 0.875),
-          "test2": (0.741, 0.156, 0.694), "test3": (0.819, 0.054, 0.712), "test4": (0.763, 0.115, 0.585),
-          "dev": (0.944, 0.056, 0.5)}
+# (issue 13, third round; test5 is the held-out part, scored once, test4 was the second
+# round's and is not tuned on; all others were tuned on), contained / answerable refused
+# / unanswerable refused:
+# gold 92/94, 1/94, 15/16; tune 23/26, 0/26, 21/22; test 23/24, 0/24, 18/20; test2 24/29, 3/29, 14/18; test3 41/47, 1/47, 25/33; test4 43/57, 7/57, 22/35; test5 27/38, 6/38, 16/32;
+# dev 27/27, 0/27, 3/3.
+FLOORS = {"gold": (0.962, 0.027, 0.843), "tune": (0.826, 0.058, 0.886), "test": (0.895, 0.063, 0.825),
+          "test2": (0.775, 0.156, 0.694), "test3": (0.84, 0.054, 0.712), "test4": (0.728, 0.15, 0.585),
+          "test5": (0.671, 0.198, 0.453), "dev": (0.944, 0.056, 0.5)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
 
