@@ -42,9 +42,9 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import (_OFFICE, AskedKind, _person_near, asked_kind, asks_new_of_total, asks_opposite_change,
-                            asks_present_of_target, counts_another_thing, holds_kind, institution_absent,
-                            kind_position, office_absent, without_question_numbers)
+from qa.answer_type import (AskedKind, asked_kind, asks_new_of_total, asks_opposite_change, asks_present_of_target,
+                            counts_another_thing, holds_kind, institution_absent, kind_position, names_person,
+                            office_absent, without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -406,18 +406,6 @@ def leans_on_neighbour(text: str) -> str | None:
     if _LEADS_ON.search(t) or len(t) < _SHORT_SENTENCE:
         return "next"
     return None
-
-
-def names_person(text: str, question: str = "") -> bool:
-    """Whether ``text`` names a person (jieba's ``nr``, not in ``question``) next to an
-    office: for a "who" question, an office alone (社区党组织书记) only says what
-    kind of person is meant, an office with a name says who.
-
-    >>> names_person("市委组织部副部长董丹红这样介绍。"), names_person("实行社区党组织书记事业岗位管理试点")
-    (True, False)
-    """
-    offices = {m.group(0) for m in _OFFICE.finditer(text)} - {"副"}  # 副 alone is a prefix, not an office
-    return any(_person_near(text, office, question) for office in sorted(offices))
 
 
 def focus_coverage(terms: QueryTerms, asked: AskedKind, text: str, question: str = "") -> float:

@@ -604,6 +604,18 @@ def _name_after(text: str, end: int, question: str) -> bool:
     return len(follow) == 2 and all("\u4e00" <= ch <= "\u9fff" for ch in follow) and follow not in question
 
 
+def names_person(text: str, question: str = "") -> bool:
+    """Whether ``text`` names a person (jieba's ``nr``, not in ``question``) next to an
+    office: for a "who" question, an office alone (社区党组织书记) only says what
+    kind of person is meant, an office with a name says who.
+
+    >>> names_person("市委组织部副部长董丹红这样介绍。"), names_person("实行社区党组织书记事业岗位管理试点")
+    (True, False)
+    """
+    offices = {m.group(0) for m in _OFFICE.finditer(text)} - {"副"}  # 副 alone is a prefix, not an office
+    return any(_person_near(text, office, question) for office in sorted(offices))
+
+
 def _person_near(text: str, office: str, question: str) -> bool:
     """A person's name (jieba tags it ``nr``) that the question does not hold, at most
     :data:`_NAME_REACH` characters before or after ``office`` in ``text``.

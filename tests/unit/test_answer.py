@@ -665,7 +665,8 @@ def test_question_kinds_named_by_a_noun_after_which_or_what():
 
 
 def test_who_question_prefers_a_named_person_to_an_office_alone():
-    from qa.answer import PERSON_WEIGHT, names_person, sentence_score
+    from qa.answer import PERSON_WEIGHT, sentence_score
+    from qa.answer_type import names_person
 
     named = "6月29日下午,在武汉市人民政府举行的新闻发布会上,市委组织部副部长董丹红这样介绍。"
     office_only = "实行社区党组织书记事业岗位管理试点,机关党员干部下沉社区常态化。"
