@@ -422,11 +422,19 @@ def focus_coverage(terms: QueryTerms, asked: AskedKind, text: str, question: str
     """
     if not asked.kind:
         return 0.0
-    folded = fold(text)
-    cuts = [0] + [m.end() for m in _CLAUSE_END.finditer(folded)] + [len(folded)]
+    return max((coverage(terms, w) for w in _windows_holding(asked, fold(text), question, _CLAUSE_END)), default=0.0)
+
+
+def _windows_holding(asked: AskedKind, folded: str, question: str, ends: re.Pattern) -> list[str]:
+    """Each clause of ``folded`` (cut after every match of ``ends``) that holds the asked
+    kind of fact, joined with the clause before and the clause after it.
+
+    >>> _windows_holding(AskedKind("count", "人|名|位"), "甲,招聘113人,乙,丙", "", re.compile(","))
+    ['甲,招聘113人,乙,']
+    """
+    cuts = [0] + [m.end() for m in ends.finditer(folded)] + [len(folded)]
     clauses = [folded[a:b] for a, b in zip(cuts, cuts[1:]) if folded[a:b].strip()]
-    return max((coverage(terms, "".join(clauses[max(0, i - 1) : i + 2]))
-                for i, c in enumerate(clauses) if holds_kind(asked, c, question)), default=0.0)
+    return ["".join(clauses[max(0, i - 1) : i + 2]) for i, c in enumerate(clauses) if holds_kind(asked, c, question)]
 
 
 def sentence_score(dense: float, cover: float, rank: int, not_content: bool,
@@ -884,8 +892,8 @@ def evidence_features(
         place_match=1.0 if terms.regions and doc.region in terms.regions else 0.0,
         margin=best.score - candidates[1].score if len(candidates) > 1 else 0.0,
         names_ok=not terms.unknown,
-        fact_coverage=fact_coverage(terms, asked, quoted, question),
-        fact_missing=fact_missing(terms, asked, quoted, question),
+        fact_coverage=fact_coverage(terms, facts),
+        fact_missing=fact_missing(terms, facts),
         other_place=1.0 if other_place(terms, quoted) else 0.0,
     )
 
@@ -909,31 +917,29 @@ def fact_windows(asked: AskedKind, quoted: str, question: str = "") -> list[str]
     folded = fold(quoted)
     if not (asked.strict or asked.rate):
         return [folded]
-    cuts = [0] + [m.end() for m in _FACT_CLAUSE_END.finditer(folded)] + [len(folded)]
-    clauses = [folded[a:b] for a, b in zip(cuts, cuts[1:]) if folded[a:b].strip()]
-    return ["".join(clauses[max(0, i - 1) : i + 2]) for i, c in enumerate(clauses) if holds_kind(asked, c, question)]
+    return _windows_holding(asked, folded, question, _FACT_CLAUSE_END)
 
 
-def fact_coverage(terms: QueryTerms, asked: AskedKind, quoted: str, question: str = "") -> float:
-    """The best :func:`coverage` of the question's terms over :func:`fact_windows` (0 when
-    no clause holds the asked fact).
+def fact_coverage(terms: QueryTerms, windows: Sequence[str]) -> float:
+    """The best :func:`coverage` of the question's terms over ``windows`` (the
+    :func:`fact_windows` of the quotes; 0 when no clause holds the asked fact).
 
     >>> t = QueryTerms((("网格员",), ("招聘",)), (3.0, 1.0), frozenset())
-    >>> fact_coverage(t, AskedKind("count", "人|名|位"), "招聘社区工作者113人,建立薪酬机制。网格员不足。")
+    >>> fact_coverage(t, fact_windows(AskedKind("count", "人|名|位"), "招聘社区工作者113人,建立薪酬机制。网格员不足。"))
     0.25
     """
-    return max((coverage(terms, w) for w in fact_windows(asked, quoted, question)), default=0.0)
+    return max((coverage(terms, w) for w in windows), default=0.0)
 
 
-def fact_missing(terms: QueryTerms, asked: AskedKind, quoted: str, question: str = "") -> float:
-    """The smallest :func:`missing_share` over :func:`fact_windows` (1 when no clause
-    holds the asked fact).
+def fact_missing(terms: QueryTerms, windows: Sequence[str]) -> float:
+    """The smallest :func:`missing_share` over ``windows`` (the :func:`fact_windows` of
+    the quotes; 1 when no clause holds the asked fact).
 
     >>> t = QueryTerms((("网格员",), ("招聘",)), (3.0, 1.0), frozenset())
-    >>> fact_missing(t, AskedKind("count", "人|名|位"), "招聘社区工作者113人,建立薪酬机制。网格员不足。")
+    >>> fact_missing(t, fact_windows(AskedKind("count", "人|名|位"), "招聘社区工作者113人,建立薪酬机制。网格员不足。"))
     1.0
     """
-    return min((missing_share(terms, w) for w in fact_windows(asked, quoted, question)), default=1.0)
+    return min((missing_share(terms, w) for w in windows), default=1.0)
 
 
 def other_place(terms: QueryTerms, quoted: str) -> bool:

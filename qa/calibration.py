@@ -10,7 +10,7 @@ the model (``qa/answerability.json``), scores the questions with it and chooses 
 thresholds (:func:`pick_threshold`, ``qa/calibration.json``, with the selection's
 trace and the nested cross-validation's figures, :func:`cross_validated_refusals`).
 ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``) overrides the stored value.
-Never pass the held-out set (eval/test4.jsonl): its figures are the held-out ones.
+Never pass the blind sets (eval/test4.jsonl, test5, test6): their figures are the held-out ones.
 
 The thresholds are chosen on out-of-fold probabilities (each tuning question scored
 by a model fitted without its fold), so they reflect how the model scores questions
@@ -215,10 +215,16 @@ def measure(retriever, items, settings=None) -> list[Measured]:
     return out
 
 
-def _kept(measured: Sequence[Measured]) -> list[Measured]:
+def _passes(m: Measured) -> bool:
+    """Whether the hard rules let this question through to the model (a question with no
+    evidence — nothing retrieved — is refused like one a rule refuses)."""
     from qa.answer import passes_rules
 
-    return [m for m in measured if m.evidence is not None and passes_rules(m.evidence)]
+    return m.evidence is not None and passes_rules(m.evidence)
+
+
+def _kept(measured: Sequence[Measured]) -> list[Measured]:
+    return [m for m in measured if _passes(m)]
 
 
 def fit_answerability(measured: Sequence[Measured], source: str = "", features: Sequence[str] | None = None):
@@ -262,7 +268,7 @@ def cross_validated_refusals(measured: Sequence[Measured], features: Sequence[st
     questions of the same kind, not the fit's own."""
     from qa.answer import confidence
 
-    kept_index = [i for i, m in enumerate(measured) if m.evidence is not None and passes_rules_of(m)]
+    kept_index = [i for i, m in enumerate(measured) if _passes(m)]
     kept = [measured[i] for i in kept_index]
     fold = fold_of([(m.lang, m.answerable) for m in kept], folds)
     refused = [True] * len(measured)
@@ -279,12 +285,6 @@ def cross_validated_refusals(measured: Sequence[Measured], features: Sequence[st
             if f == k:
                 refused[i] = confidence(m.evidence, m.lang, model) < cal.thresholds.get(m.lang, FALLBACK_THRESHOLD)
     return refused
-
-
-def passes_rules_of(m: Measured) -> bool:
-    from qa.answer import passes_rules
-
-    return passes_rules(m.evidence)
 
 
 def refusal_report(measured: Sequence[Measured], refused: Sequence[bool]) -> dict[str, dict]:
@@ -309,7 +309,7 @@ def cv_cost(measured: Sequence[Measured], features: Sequence[str], folds: int = 
     hard rules (:func:`cross_validated_refusals`: each fold decided by a model and
     thresholds chosen without it); cost = false-refusal rate + missed-unanswerable rate
     over all held-out decisions (the class-weighted error :func:`pick_threshold` minimises)."""
-    kept = [m for m in measured if m.evidence is not None and passes_rules_of(m)]
+    kept = _kept(measured)
     refused = cross_validated_refusals(kept, features, folds, max_false_refusal)
     false_refusals = sum(1 for m, r in zip(kept, refused) if m.answerable and r)
     missed = sum(1 for m, r in zip(kept, refused) if not m.answerable and not r)
@@ -354,9 +354,9 @@ def out_of_fold_pairs(measured: Sequence[Measured], features: Sequence[str], fol
     model that was fitted on them, the tuning questions separate better than new
     questions do, and a threshold set at the edge of their answerable scores refused
     far more than its budget of new answerable questions."""
-    from qa.answer import confidence, passes_rules
+    from qa.answer import confidence
 
-    kept_index = [i for i, m in enumerate(measured) if m.evidence is not None and passes_rules(m.evidence)]
+    kept_index = [i for i, m in enumerate(measured) if _passes(m)]
     kept = [measured[i] for i in kept_index]
     fold = fold_of([(m.lang, m.answerable) for m in kept], folds)
     scores = {i: RULED_OUT for i in range(len(measured))}
@@ -397,16 +397,16 @@ def leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]],
     out: dict[str, dict[str, dict]] = {}
     for name, held in measured_by_set.items():
         train = [m for other, ms in measured_by_set.items() if other != name for m in ms]
-        usable = [m for m in train if m.evidence is not None and passes_rules_of(m)]
+        usable = _kept(train)
         if not any(m.answerable for m in usable) or all(m.answerable for m in usable):
-            refused = [m.evidence is None or not passes_rules_of(m) for m in held]
+            refused = [not _passes(m) for m in held]
         else:
             from qa.answer import confidence
 
             features, _ = select_features(train, max_false_refusal=max_false_refusal)
             model = fit_answerability(train, features=features)
             cal = calibrate(out_of_fold_pairs(train, features), max_false_refusal=max_false_refusal)
-            refused = [m.evidence is None or not passes_rules_of(m)
+            refused = [not _passes(m)
                        or confidence(m.evidence, m.lang, model) < cal.thresholds.get(m.lang, FALLBACK_THRESHOLD)
                        for m in held]
         out[name] = refusal_report(held, refused)
@@ -416,12 +416,11 @@ def leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]],
 def scored_pairs(measured: Sequence[Measured], model) -> dict[str, list[tuple[float, bool]]]:
     """``(confidence, answerable)`` per language under ``model``; :data:`RULED_OUT`
     for a question refused by a hard rule whatever the threshold."""
-    from qa.answer import confidence, passes_rules
+    from qa.answer import confidence
 
     pairs: dict[str, list[tuple[float, bool]]] = {}
     for m in measured:
-        ok = m.evidence is not None and passes_rules(m.evidence)
-        score = confidence(m.evidence, m.lang, model) if ok else RULED_OUT
+        score = confidence(m.evidence, m.lang, model) if _passes(m) else RULED_OUT
         pairs.setdefault(m.lang, []).append((round(score, 6), m.answerable))
     return pairs
 

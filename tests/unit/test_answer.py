@@ -527,17 +527,18 @@ def test_added_amounts_counted_things_institutions_and_offices_must_be_the_asked
 
 
 def test_fact_clause_and_place_features():
-    from qa.answer import QueryTerms, fact_coverage, fact_missing, other_place, route_places
+    from qa.answer import QueryTerms, fact_coverage, fact_missing, fact_windows, other_place, route_places
     from qa.answer_type import AskedKind
 
     terms = QueryTerms((("网格员",), ("招聘",)), (3.0, 1.0), frozenset({"宜昌市"}))
     count = AskedKind("count", "人|名|位")
     # the figure's clause (and one either side) holds 招聘 (1 of 4) but not 网格员
     quoted = "面向社会招聘社区工作者113人,建立薪酬机制。另有网格员负责巡查。"
-    assert fact_coverage(terms, count, quoted) == pytest.approx(0.25)
-    assert fact_missing(terms, count, quoted) == pytest.approx(1.0)
-    assert fact_coverage(terms, count, "没有数字") == 0.0 and fact_missing(terms, count, "没有数字") == 1.0
-    assert fact_coverage(terms, count, "招聘网格员113人") == pytest.approx(1.0)
+    assert fact_coverage(terms, fact_windows(count, quoted)) == pytest.approx(0.25)
+    assert fact_missing(terms, fact_windows(count, quoted)) == pytest.approx(1.0)
+    none = fact_windows(count, "没有数字")
+    assert fact_coverage(terms, none) == 0.0 and fact_missing(terms, none) == 1.0
+    assert fact_coverage(terms, fact_windows(count, "招聘网格员113人")) == pytest.approx(1.0)
     # another city named, and not the asked one
     assert other_place(terms, "6月28日,中共武汉市委全会召开") and not other_place(terms, "宜昌、武汉两地")
     # one end of a route is not the place asked about
