@@ -37,14 +37,14 @@ import threading
 import time
 import weakref
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
 from qa.answer_type import (AskedKind, asked_kind, asks_new_of_total, asks_opposite_change, asks_present_of_target,
-                            counts_another_thing, holds_kind, institution_absent, kind_position, names_person,
-                            office_absent, without_question_numbers)
+                            counts_another_thing, holds_kind, institution_absent, kind_position, lacks_asked_list,
+                            names_person, office_absent, without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
@@ -268,6 +268,7 @@ class QueryTerms:
     weights: tuple[float, ...]
     regions: frozenset[str]
     unknown: frozenset[str] = frozenset()  # English names the corpus never uses (see english_names)
+    prefecture: bool = False  # "the prefecture", 全州, 州里: a prefecture's document, none named (asks_prefecture)
 
 
 def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
@@ -318,7 +319,41 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
         if senses:
             groups.append(tuple(dict.fromkeys(senses)))
     weights = tuple(max(stats.idf(t) for t in g) for g in groups)
-    return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places), frozenset(unknown))
+    return QueryTerms(tuple(groups), weights, frozenset(p.region for p in places), frozenset(unknown),
+                      asks_prefecture(query, places))
+
+
+# "The prefecture", 全州, 州里, 州政府…: a question about a prefecture (自治州) that it does
+# not name, as its own staff ask. 鄂州 and 杭州 are cities: 州 must not follow a character.
+_PREFECTURE_Q = re.compile(r"\bprefecture(?:'s|s)?\b(?!-level)|\bprefectural\b|"
+                           r"(?:全|本|该|我|整个)州|(?<![\u4e00-\u9fff])州(?:里|委|政府|人民政府|长|级|直|定)")
+
+
+def asks_prefecture(question: str, places=None) -> bool:
+    """Whether ``question`` is about "the prefecture" without naming a place.
+
+    >>> asks_prefecture("全州净增多少家规模工业企业?"), asks_prefecture("What does the prefecture plan?")
+    (True, True)
+    >>> asks_prefecture("鄂州市的急救站有多少个?"), asks_prefecture("宜昌是哪一级城市? prefecture-level")
+    (False, False)
+    """
+    places = find_places(question) if places is None else places
+    return not places and bool(_PREFECTURE_Q.search(fold(question)))
+
+
+def is_prefecture(region: str | None) -> bool:
+    """Whether a document's region is a prefecture (…自治州, …州), not a city (鄂州市).
+
+    >>> is_prefecture("湘西土家族苗族自治州"), is_prefecture("鄂州市"), is_prefecture(None)
+    (True, False, False)
+    """
+    return bool(region) and region.endswith("州")
+
+
+def in_asked_place(region: str | None, terms: QueryTerms) -> bool:
+    """Whether a document about ``region`` is about the place the question asks about:
+    one it names, or any prefecture when it asks about "the prefecture"."""
+    return region in terms.regions or (terms.prefecture and is_prefecture(region))
 
 
 _EN_NAME = re.compile(r"(?<![.?!:]\s)(?<!^)\b[A-Z][a-z]+(?:-[A-Z][a-z]+)*\b")
@@ -546,6 +581,9 @@ _MONTHS_EN = ("january february march april may june july august september octob
 _ZH_DIGITS = "一二三四五六七八九十"
 _QUARTER = re.compile(r"(?:第)?([一二三四1234])季度|\b(first|second|third|fourth) quarter\b|\bq([1-4])\b")
 _HALF = re.compile(r"上半年|下半年|\bfirst half\b|\bsecond half\b")
+# A five-year plan is a period too: the "十三五" projects are not the "十四五" ones.
+_ORDINALS = ("eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth")
+_PLAN = re.compile(r"(十[一二三四五])五|\b(1[1-5])th five-year\b|\b(" + "|".join(_ORDINALS) + r") five-year\b")
 
 
 def _zh_number(n: int) -> str:
@@ -559,6 +597,8 @@ def _periods(folded_question: str) -> list[tuple[str, ...]]:
 
     >>> _periods("6月28日召开的全会"), _periods("in the first quarter")
     ([('6月', '六月')], [('一季度', '1季度')])
+    >>> _periods("“十三五”规划项目"), _periods("projects of the 14th five-year plan")
+    ([('十三五', '13th five-year')], [('十四五', '14th five-year')])
     """
     out: list[tuple[str, ...]] = []
     months = [int(m) for m in re.findall(r"(?<!\d)(1[0-2]|[1-9])\s*月", folded_question)]
@@ -575,6 +615,10 @@ def _periods(folded_question: str) -> list[tuple[str, ...]]:
         out.append((f"{_ZH_DIGITS[n - 1]}季度", f"{n}季度"))
     for m in _HALF.finditer(folded_question):
         out.append(("上半年",) if m.group(0) in ("上半年", "first half") else ("下半年",))
+    for m in _PLAN.finditer(folded_question):
+        zh, digits, word = m.groups()
+        n = _ZH_DIGITS.index(zh[-1]) + 11 if zh else int(digits) if digits else _ORDINALS.index(word) + 11
+        out.append((f"十{_ZH_DIGITS[n - 11]}五", f"{n}th five-year"))
     return out
 
 
@@ -698,7 +742,7 @@ def score_candidates(retriever, retrieval, terms: QueryTerms, query_vector: np.n
         body = _body(sentence)
         cover = coverage(terms, body)
         kind = bool(asked.kind) and holds_kind(asked, body, question)
-        place = bool(terms.regions) and data.documents[sentence.doc_id].region in terms.regions
+        place = in_asked_place(data.documents[sentence.doc_id].region, terms)
         period = bool(years) and all(y in body for y in years)
         person = kind and asked.kind == "who" and names_person(body, fold(question))
         focus = focus_coverage(terms, asked, body, question) if kind and FOCUS_WEIGHT else 0.0
@@ -714,11 +758,11 @@ def _same_place(cand: Candidate, best: Candidate, terms: QueryTerms, data) -> bo
     when the question names a place and the best sentence's document is about it, a
     runner-up from a document about another place answers another question (Ezhou's
     pay for "community workers' pay in Wuhan")."""
-    if not terms.regions or cand.doc_id == best.doc_id:
+    if not (terms.regions or terms.prefecture) or cand.doc_id == best.doc_id:
         return True
-    if data.documents[best.doc_id].region not in terms.regions:
+    if not in_asked_place(data.documents[best.doc_id].region, terms):
         return True
-    return data.documents[cand.doc_id].region in terms.regions
+    return in_asked_place(data.documents[cand.doc_id].region, terms)
 
 
 def _expand(position: int, sentences: _Sentences) -> tuple[int, int]:
@@ -870,6 +914,10 @@ def evidence_features(
         named_nearby = {p.region for p in find_places(window)}
         place_ok = any(r == doc.region or r in named_nearby for r in regions)
         place_ok = place_ok and local_places_ok(question, window + fold(paragraph))
+    elif terms.prefecture:
+        # "the prefecture" is answered by a prefecture's document; a city's figure (Ezhou's
+        # market entities) answers another question.
+        place_ok = is_prefecture(doc.region)
     asked = asked_kind(question)
     facts = fact_windows(asked, quoted, question)
     return Evidence(
@@ -881,7 +929,7 @@ def evidence_features(
             asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
             or asks_new_of_total(question, facts) or counts_another_thing(question, facts)
             or institution_absent(question, facts))) and not (
-            asked.kind == "who" and office_absent(question, quoted)),
+            asked.kind == "who" and office_absent(question, quoted)) and not lacks_asked_list(question, quoted),
         years_ok=years_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),
@@ -889,7 +937,7 @@ def evidence_features(
         asks_kind=1.0 if asked.strict else 0.0,
         unit_held=1.0 if asked.unit and holds_kind(asked, quoted, question) else 0.0,
         number_in_quote=1.0 if _FIGURE.search(without_question_numbers(fold(quoted), fold(question))) else 0.0,
-        place_match=1.0 if terms.regions and doc.region in terms.regions else 0.0,
+        place_match=1.0 if in_asked_place(doc.region, terms) else 0.0,
         margin=best.score - candidates[1].score if len(candidates) > 1 else 0.0,
         names_ok=not terms.unknown,
         fact_coverage=fact_coverage(terms, facts),
@@ -1116,6 +1164,21 @@ class Assessment:
     select_ms: float
 
 
+# How deep a question about "the prefecture" looks for chunks of a prefecture's documents
+# before the others (prefecture_first): an English question's other words often match a
+# city's report better than the prefecture's speech that answers it.
+PREFECTURE_DEPTH = 30
+
+
+def prefecture_first(retrieval, depth: int):
+    """``retrieval`` with the chunks of prefecture documents (:func:`is_prefecture`) moved
+    ahead of the rest, order kept within each group, cut to ``depth``."""
+    order = sorted(range(len(retrieval.hits)),
+                   key=lambda i: not is_prefecture(retrieval.hits[i].region))[:depth]
+    return replace(retrieval, hits=tuple(retrieval.hits[i] for i in order),
+                   positions=tuple(retrieval.positions[i] for i in order))
+
+
 def assess(
     question: str,
     retriever,
@@ -1141,14 +1204,19 @@ def assess(
     # The retriever reads at most max_question_chars; a resolved follow-up can be
     # longer than the question itself.
     query = retrieval_query(question, turns)[: settings.max_question_chars]
-    retrieval = retriever.retrieve(query, k=max(k, POOL_CHUNKS, EN_POOL_CHUNKS), mode=settings.mode, filters=filters)
+    terms = query_terms(query, corpus_stats(retriever.data))
+    depth = max(k, POOL_CHUNKS, EN_POOL_CHUNKS)
+    prefecture = terms.prefecture and (filters is None or filters.is_empty())
+    retrieval = retriever.retrieve(query, k=PREFECTURE_DEPTH if prefecture else depth, mode=settings.mode,
+                                   filters=filters)
+    if prefecture:
+        retrieval = prefecture_first(retrieval, depth)
     t1 = time.perf_counter()
     selection = Selection((), (), None)
     if retrieval.hits:
         vector = retrieval.query_vector
         if vector is None:  # bm25 mode: the question (only) is embedded for sentence scoring
             vector = retriever.embed_query(retrieval.plan.folded)
-        terms = query_terms(query, corpus_stats(retriever.data))
         selection = select(retriever, retrieval, terms, vector, query)
     score = confidence(selection.evidence, lang) if selection.evidence is not None else 0.0
     t2 = time.perf_counter()
@@ -1169,12 +1237,13 @@ def answer_question(
     Raises :class:`InputError` for an unusable question; a question the documents do
     not answer gives ``refused=True``, no citations, and the closest passages in ``hits``.
     """
-    from qa.calibration import refusal_threshold
+    from qa.calibration import below_floor, refusal_threshold, relevance_floors
 
     t0 = time.perf_counter()
     a = assess(question, retriever, history=history, k=k, filters=filters, settings=settings)
     e = a.selection.evidence
-    refused = e is None or not passes_rules(e) or a.confidence < refusal_threshold(a.lang, settings)
+    refused = (e is None or not passes_rules(e) or below_floor(a.lang, e, relevance_floors(settings))
+               or a.confidence < refusal_threshold(a.lang, settings))
     citations: tuple[Citation, ...] = ()
     if refused:
         text = REFUSAL[a.lang]

@@ -163,8 +163,12 @@ _Q = [
         r"\bhow long\b|\bhow quickly\b|\bhow fast\b|\bhow many (?:minutes|hours|days|weeks|months|years)\b|"
         r"\bwithin how\b|\bwhat travel time\b")),
     ("distance", re.compile(r"多远|\bhow far\b|\bradius\b|\bdistance\b|\bwhat range\b")),
-    ("size", re.compile(r"多大|面积|多少平方米|\bhow (?:big|large)\b|\bwhat (?:area|size)\b")),
-    ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b")),
+    # "How large" asks an area only of a place ("how large is the park"); "how large is the
+    # bond quota" asks an amount, which the count pattern below takes.
+    ("size", re.compile(r"多大|面积|多少平方米|\bwhat (?:area|size)\b|\bhow (?:big|large)\b(?=(?:\s+[\w'-]+){0,4}?\s+"
+                        r"(?:area|site|park|zone|campus|land|space|base|farm|district|square)\b)")),
+    ("count", re.compile(r"(?<!哪)(?:多少|几)(?!年份)|\bhow many\b|\bhow much\b|\bwhat number\b|\bnumber of\b|"
+                         r"\bhow (?:big|large)\b")),
     ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b|" + _EN_PERSON_Q)),
     ("where", re.compile(r"哪里|(?<![存现所实])在哪(?![种些类项])|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
     ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b|" + _EN_BODY_Q)),
@@ -579,6 +583,38 @@ def without_question_numbers(text: str, question: str) -> str:
     return text
 
 
+# "哪六个地方", "哪两个中心", "which three clusters": a question that asks for a given
+# number of things asks for a list of them, which a sentence naming only the set's label
+# (“1+6”先行先试区, “四馆三场两中心”) does not give.
+_NUMBERED_LIST_Q = re.compile(
+    r"哪(?:[两二三四五六七八九十]|\d+)(?:个|项|类|家|所|座|条|大|种|件|位|字)|"
+    r"\b(?:which|what) (?:two|three|four|five|six|seven|eight|nine|ten)\b")
+# An enumeration: items joined by 、, 和/与/及, numbered (一是…), listed after a colon, or
+# quoted one after another (“3小时交通圈”“2小时出行圈”).
+_ENUMERATION = re.compile(r"、|[和与及]|一是|[:：].+[,，;；]|[”\"]\s*[“\"]")
+
+
+def lacks_asked_list(question: str, text: str) -> bool:
+    """Whether ``question`` asks for a given number of things and ``text`` (the quotes,
+    without the phrases the question quotes itself) holds no enumeration.
+
+    >>> lacks_asked_list("武汉“四馆三场两中心”里的“两中心”具体指哪两个中心?", "加大“四馆三场两中心”建设,打造“12分钟文体圈”。")
+    True
+    >>> lacks_asked_list("武汉要构建哪三个交通出行圈?", "构建“3小时交通圈”“2小时出行圈”“1小时通勤圈”。")
+    False
+    >>> lacks_asked_list("哪些?", "加大建设")
+    False
+    """
+    q = fold(question)
+    if not _NUMBERED_LIST_Q.search(q):
+        return False
+    t = fold(text)
+    for quoted in _QUOTED.findall(q):
+        if len(quoted) > 3:
+            t = t.replace(quoted, " ")
+    return not _ENUMERATION.search(t)
+
+
 def _without_question_words(text: str, question: str) -> str:
     """``text`` with every stretch of 3+ characters that the question also holds blanked
     out, so that a venue, office or name the question itself names is not an answer.
@@ -638,16 +674,24 @@ def _person_near(text: str, office: str, question: str) -> bool:
 
 
 def _has_count_of(text: str, unit: str) -> bool:
-    """A numeral followed (after an optional 多/余) by ``unit``.
+    """A numeral followed (after an optional 多/余 and 万/亿/千) by ``unit``.
 
-    A ratio ("1.2张/万人", beds per ten thousand people) is not a count.
+    A ratio ("1.2张/万人", beds per ten thousand people) is not a count. A count of
+    things is also written "N大 + noun" (3大机制, 10大优势产业链: the documents' way of
+    numbering a set of things), so a thing's measure words accept it; 一大 is not a
+    count (一大批 is "a large batch").
 
     >>> _has_count_of("城区负压病房总数不少于15间", "间"), _has_count_of("建设可转换病房", "间")
     (True, False)
     >>> _has_count_of("床位数按不低于1.2张/万人标准配置", "张|个")
     False
+    >>> _has_count_of("划定基本烟田34.79万亩", "亩"), _has_count_of("构建3大机制", "套|个"), _has_count_of("一大批项目", "个")
+    (True, True, False)
     """
-    return bool(re.search(_NUM + r"\s*(?:多|余)?\s*(?:" + unit + r")(?!\s*[/每])", text))
+    if re.search(_NUM + r"\s*(?:多|余)?\s*(?:万|亿|千)?\s*(?:" + unit + r")(?!\s*[/每])", text):
+        return True
+    things = "个" in unit.split("|")
+    return things and bool(re.search(r"(?:\d+|[二两三四五六七八九十]+)大(?=[\u4e00-\u9fff])", text))
 
 
 def kind_position(asked: AskedKind, text: str) -> int | None:

@@ -27,6 +27,7 @@ threshold in the middle of the widest gap between scores.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -134,9 +135,77 @@ class Calibration:
     # Per tuning set, its questions decided by features, a model and thresholds chosen on
     # the *other* sets only (see leave_one_set_out): the nearer estimate for a new set.
     leave_one_set_out: dict[str, dict] = field(default_factory=dict)
+    # Per language, the relevance floor (see relevance_floor), and per tuning set the
+    # questions a floor fitted on the other sets refuses (floor_leave_one_set_out).
+    floors: dict[str, float] = field(default_factory=dict)
+    floor_leave_one_set_out: dict[str, dict] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def relevance_floor(measured: Sequence[Measured], lang: str) -> float | None:
+    """The lowest best-sentence similarity (``Evidence.top_dense``) of an answerable
+    tuning question in ``lang``, rounded down to 0.001; None without one.
+
+    A question whose best sentence is less similar than every answerable tuning
+    question's is about something the documents do not cover (the height of Everest,
+    who wrote a novel): the rules cannot refuse it, because a topical-looking figure of
+    the asked kind is always somewhere in a large corpus, and the fitted model weighs
+    similarity little, because near misses — the bulk of the unanswerable tuning
+    questions — are *more* similar than the answerable ones. The floor is a minimum,
+    not a fit: it refuses no tuning question that the documents answer, and
+    :func:`floor_leave_one_set_out` measures how often a floor fitted without a set
+    refuses that set's answerable questions.
+
+    >>> from qa.answer import Evidence
+    >>> m = lambda a, d: Measured("zh", a, Evidence(1.0, 0.5, 0.5, True, top_dense=d))
+    >>> relevance_floor([m(True, 0.9012), m(True, 0.8876), m(False, 0.80)], "zh")
+    0.887
+    >>> relevance_floor([m(False, 0.80)], "zh") is None
+    True
+    """
+    values = [m.evidence.top_dense for m in measured
+              if m.lang == lang and m.answerable and m.evidence is not None]
+    return math.floor(min(values) * 1000) / 1000 if values else None
+
+
+def below_floor(lang: str, evidence, floors: dict[str, float]) -> bool:
+    """Whether the best sentence of ``evidence`` (a :class:`qa.answer.Evidence`) is less
+    similar to the question than ``lang``'s relevance floor.
+
+    >>> from qa.answer import Evidence
+    >>> below_floor("zh", Evidence(1.0, 0.5, 0.5, True, top_dense=0.85), {"zh": 0.887}), below_floor("en", None, {})
+    (True, False)
+    """
+    floor = floors.get(lang)
+    return evidence is not None and floor is not None and evidence.top_dense < floor
+
+
+def floor_leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]]) -> dict[str, dict[str, dict]]:
+    """Per set and language: how many answerable and unanswerable questions that pass
+    the rules a floor fitted on the *other* sets refuses.
+
+    >>> from qa.answer import Evidence
+    >>> m = lambda a, d: Measured("zh", a, Evidence(1.0, 0.5, 0.5, True, top_dense=d))
+    >>> floor_leave_one_set_out({"a": [m(True, 0.90), m(False, 0.80)], "b": [m(True, 0.85), m(False, 0.84)]})["a"]
+    {'zh': {'answerable': 1, 'answerable_refused': 0, 'unanswerable': 1, 'unanswerable_refused': 1}}
+    """
+    out: dict[str, dict[str, dict]] = {}
+    for name, held in measured_by_set.items():
+        train = [m for other, ms in measured_by_set.items() if other != name for m in ms]
+        floors = {lang: f for lang in LANGS if (f := relevance_floor(train, lang)) is not None}
+        rows: dict[str, dict] = {}
+        for m in held:
+            if not _passes(m):
+                continue
+            row = rows.setdefault(m.lang, {"answerable": 0, "answerable_refused": 0, "unanswerable": 0,
+                                           "unanswerable_refused": 0})
+            key = "answerable" if m.answerable else "unanswerable"
+            row[key] += 1
+            row[key + "_refused"] += int(below_floor(m.lang, m.evidence, floors))
+        out[name] = rows
+    return out
 
 
 def calibrate(pairs_by_lang: dict[str, Sequence[tuple[float, bool]]], source: str = "",
@@ -191,6 +260,8 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration | None:
         feature_selection=data.get("feature_selection", {}),
         cross_validated=data.get("cross_validated", {}),
         leave_one_set_out=data.get("leave_one_set_out", {}),
+        floors={k: float(v) for k, v in data.get("floors", {}).items()},
+        floor_leave_one_set_out=data.get("floor_leave_one_set_out", {}),
     )
 
 
@@ -461,8 +532,10 @@ def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_re
     held_out = refusal_report(measured, cross_validated_refusals(measured, features,
                                                                  max_false_refusal=max_false_refusal))
     per_set = leave_one_set_out(measured_by_set, max_false_refusal) if len(measured_by_set) > 1 else {}
+    floors = {lang: f for lang in LANGS if (f := relevance_floor(measured, lang)) is not None}
+    floor_per_set = floor_leave_one_set_out(measured_by_set) if len(measured_by_set) > 1 else {}
     calibration = Calibration(calibration.thresholds, calibration.source, calibration.reports, trace, held_out,
-                              per_set)
+                              per_set, floors, floor_per_set)
     if output is not None:
         output = Path(output)
         if model_output is None:
@@ -474,6 +547,16 @@ def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_re
 
 # Used only when no calibration file exists (e.g. a fresh checkout before `qa calibrate`).
 FALLBACK_THRESHOLD = 0.5
+
+
+def relevance_floors(settings=None) -> dict[str, float]:
+    """The calibrated relevance floors: empty before the first ``qa calibrate``, and when
+    ``Settings.refusal_threshold`` overrides the calibration (the floors belong to it:
+    they are similarities of the embedder it was fitted with)."""
+    if settings is not None and getattr(settings, "refusal_threshold", None) is not None:
+        return {}
+    calibration = load_calibration()
+    return dict(calibration.floors) if calibration is not None else {}
 
 
 def refusal_threshold(lang: str, settings=None) -> float:

@@ -271,6 +271,12 @@ def cmd_calibrate(args, settings: Settings) -> int:
         print(f"{name} held out (features, model and thresholds fitted on the other sets): " + ", ".join(
             f"{lang} refuses {r['unanswerable_refused']}/{r['unanswerable']} unanswerable, "
             f"{r['answerable_refused']}/{r['answerable']} answerable" for lang, r in sorted(langs.items())))
+    for lang, floor in cal.floors.items():
+        print(f"{lang}: relevance floor {floor:.3f} (the least similar answerable tuning question's best sentence)")
+    for name, langs in cal.floor_leave_one_set_out.items():
+        print(f"{name} held out, floor fitted on the other sets refuses (of those passing the rules): " + ", ".join(
+            f"{lang} {r['unanswerable_refused']}/{r['unanswerable']} unanswerable, "
+            f"{r['answerable_refused']}/{r['answerable']} answerable" for lang, r in sorted(langs.items())))
     print(f"wrote {output}")
     return 0
 
