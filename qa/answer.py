@@ -102,6 +102,13 @@ PERSON_WEIGHT = 0.02
 # sets 0.01 gains two answers and two first quotes and loses nothing on any set, while
 # 0.02 and 0.03 lose answers on gold and test.
 FOCUS_WEIGHT = 0.01
+# A sentence that enumerates at least as many items as a numbered list question asks for
+# ("哪四个环节" and 网格发现、社区呼叫、分级响应、协同处置) gets this on top of KIND_WEIGHT.
+# Swept by `qa calibrate --sweep LIST_WEIGHT=0,0.01,0.02,0.03` with every tuning set
+# (docs/reports/round16/list-weight.md): 0.01 and 0.02 both gain test6's two four-item
+# lists over the sentences introducing them and lose nothing; 0.03 loses a refusal
+# (a list about something else jumps ahead). The smaller is kept.
+LIST_WEIGHT = 0.01
 # A runner-up within this score margin of the best sentence is quoted too.
 SECOND_QUOTE_MARGIN = 0.008
 MAX_QUOTES = 3
@@ -474,7 +481,8 @@ def _windows_holding(asked: AskedKind, folded: str, question: str, ends: re.Patt
 
 def sentence_score(dense: float, cover: float, rank: int, not_content: bool,
                    kind: bool = False, place: bool = False, period: bool = False,
-                   lexical_weight: float = LEXICAL_WEIGHT, person: bool = False, focus: float = 0.0) -> float:
+                   lexical_weight: float = LEXICAL_WEIGHT, person: bool = False, focus: float = 0.0,
+                   listed: bool = False) -> float:
     """How well one sentence answers: similarity + lexical evidence + the asked kind
     of fact, place and period − chunk rank.
 
@@ -487,7 +495,7 @@ def sentence_score(dense: float, cover: float, rank: int, not_content: bool,
     """
     return (dense + lexical_weight * cover - RANK_PENALTY * rank - NOT_CONTENT_PENALTY * not_content
             + KIND_WEIGHT * kind + PLACE_WEIGHT * place + PERIOD_WEIGHT * period + PERSON_WEIGHT * person
-            + FOCUS_WEIGHT * focus)
+            + FOCUS_WEIGHT * focus + LIST_WEIGHT * listed)
 
 
 @dataclass(frozen=True)
@@ -575,6 +583,38 @@ def years_ok(question: str, window_text: str) -> bool:
         if not any(f in folded for f in forms):
             return False
     return True
+
+
+# An explicit rank or ordinal other than the first (全省第二, 第三批): "first" is often
+# written 首 (全国首个), the others keep their numeral.
+_ORDINAL = re.compile(r"第([二三四五六七八九十]{1,3}|[2-9]|\d{2})(?![\d一二三四五六七八九十])")
+
+
+def ordinals_ok(question: str, window_text: str) -> bool:
+    """Every ordinal the question names (but 第一) occurs near the evidence, in Chinese
+    or Arabic numerals: the indicators that came first or third do not say which came second.
+
+    >>> ordinals_ok("获全省第二的有几项?", "其中3项获全省第一、1项获第三"), ordinals_ok("排第二?", "位居全省第2")
+    (False, True)
+    >>> ordinals_ok("排第几?", "位居全省第二"), ordinals_ok("首个是哪个?", "全国第一个")
+    (True, True)
+    """
+    folded = fold(window_text)
+    for m in _ORDINAL.finditer(fold(question)):
+        n = m.group(1)
+        value = int(n) if n.isdigit() else _zh_value(n)
+        forms = {f"第{n}", f"第{value}"} | ({f"第{_zh_number(value)}"} if value <= 12 else set())
+        if not any(f in folded for f in forms):
+            return False
+    return True
+
+
+def _zh_value(numeral: str) -> int:
+    """二 → 2, 十 → 10, 十二 → 12, 二十 → 20 (up to 99)."""
+    if "十" not in numeral:
+        return _ZH_DIGITS.index(numeral) + 1
+    tens, _, ones = numeral.partition("十")
+    return (_ZH_DIGITS.index(tens) + 1 if tens else 1) * 10 + (_ZH_DIGITS.index(ones) + 1 if ones else 0)
 
 
 _MONTHS_EN = ("january february march april may june july august september october november december").split()
@@ -746,8 +786,9 @@ def score_candidates(retriever, retrieval, terms: QueryTerms, query_vector: np.n
         period = bool(years) and all(y in body for y in years)
         person = kind and asked.kind == "who" and names_person(body, fold(question))
         focus = focus_coverage(terms, asked, body, question) if kind and FOCUS_WEIGHT else 0.0
+        listed = kind and asked.kind == "list" and asked.unit.isdigit()  # holds_kind counted the items
         score = sentence_score(d, cover, ranks[s], is_not_content(sentence.text), kind, place, period,
-                               lexical_weight, person, focus)
+                               lexical_weight, person, focus, listed)
         out.append(Candidate(s, sentence.doc_id, ranks[s], d, cover, score))
     out.sort(key=lambda c: (-c.score, c.position))
     return out
@@ -765,10 +806,20 @@ def _same_place(cand: Candidate, best: Candidate, terms: QueryTerms, data) -> bo
     return in_asked_place(data.documents[cand.doc_id].region, terms)
 
 
-def _expand(position: int, sentences: _Sentences) -> tuple[int, int]:
-    """The sentence range (first, last) to quote so that the sentence stands alone."""
+def _expand(position: int, sentences: _Sentences, asked: AskedKind | None = None,
+            question: str = "", terms: QueryTerms | None = None) -> tuple[int, int]:
+    """The sentence range (first, last) to quote so that the sentence stands alone, and
+    so that a sentence introducing the list a question asks for ("提出实施…行动计划。")
+    brings the next sentence that lists it ("推动光电子、数字产业…突破性发展") when that
+    sentence holds a term of the question (``terms``), not a list about something else."""
     text = sentences.data.sentences[position].text
     first = last = position
+    if asked is not None and asked.kind == "list" and not holds_kind(asked, _body(sentences.data.sentences[position]),
+                                                                     question):
+        nxt = sentences.same_doc(position, 1)
+        if nxt is not None and holds_kind(asked, _body(sentences.data.sentences[nxt]), question) and (
+                terms is None or coverage(terms, _body(sentences.data.sentences[nxt])) > 0):
+            return first, nxt
     lean = leans_on_neighbour(text)
     if lean == "previous":
         prev = sentences.same_doc(position, -1)
@@ -844,7 +895,7 @@ def select(retriever, retrieval, terms: QueryTerms, query_vector: np.ndarray, qu
             continue
         if cand is not best and not _same_place(cand, best, terms, data):
             continue
-        first, last = _expand(cand.position, sentences)
+        first, last = _expand(cand.position, sentences, asked, question, terms)
         covered.update(range(first, last + 1))
         seen_text.add(text)
         doc = data.documents[cand.doc_id]
@@ -898,7 +949,8 @@ def evidence_features(
     (:func:`qa.answer_type.office_absent`: a deputy leader is not the leader)."""
     data = sentences.data
     best = candidates[0]
-    first, last = _expand(best.position, sentences)
+    asked = asked_kind(question)
+    first, last = _expand(best.position, sentences, asked, question, terms)
     quote = "".join(_body(data.sentences[p]) for p in range(first, last + 1))
     window = "".join(_body(data.sentences[p]) for p in sentences.window(best.position, WINDOW))
     doc: Document = data.documents[best.doc_id]
@@ -918,7 +970,6 @@ def evidence_features(
         # "the prefecture" is answered by a prefecture's document; a city's figure (Ezhou's
         # market entities) answers another question.
         place_ok = is_prefecture(doc.region)
-    asked = asked_kind(question)
     facts = fact_windows(asked, quoted, question)
     return Evidence(
         distinctness=distinctness([c.dense for c in candidates]),
@@ -930,7 +981,7 @@ def evidence_features(
             or asks_new_of_total(question, facts) or counts_another_thing(question, facts)
             or institution_absent(question, facts))) and not (
             asked.kind == "who" and office_absent(question, quoted)) and not lacks_asked_list(question, quoted),
-        years_ok=years_ok(question, window + paragraph),
+        years_ok=years_ok(question, window + paragraph) and ordinals_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),
         kind_held=1.0 if asked.kind and holds_kind(asked, quoted, question) else 0.0,

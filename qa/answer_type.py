@@ -123,6 +123,12 @@ _SHARE = re.compile(r"\d+(?:\.\d+)?\s*%|百分之|[一二三四五六七八九�
 _DISTANCE = re.compile(_NUM + r"\s*(?:多|余)?\s*(?:公里|千米|km|米|分钟|小时)")
 _QUESTION_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _LIST = re.compile(r"、|一是|[一二三四五六七八九十]个[“\"]|[:：].+[,，;；].+")
+# "哪六个地方", "哪两个中心", "which three clusters": a question that asks for a given
+# number of things asks for a list of that many (see list_size, lacks_asked_list).
+_NUMBERED_LIST_Q = re.compile(
+    r"哪(?:[两二三四五六七八九十]|\d+)(?:个|项|类|家|所|座|条|大|种|件|位|字)|"
+    r"\b(?:which|what) (?:two|three|four|five|six|seven|eight|nine|ten)\b")
+_SIZE_WORDS = {w: i + 2 for i, w in enumerate("two three four five six seven eight nine ten".split())}
 _NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
 
 # Question patterns, most specific first: "how many minutes" is a duration, "how
@@ -172,7 +178,8 @@ _Q = [
     ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b|" + _EN_PERSON_Q)),
     ("where", re.compile(r"哪里|(?<![存现所实])在哪(?![种些类项])|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
     ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b|" + _EN_BODY_Q)),
-    ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b")),
+    ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b|"
+                        r"\bwhich (?:[a-z-]+ ){0,2}?[a-z-]+[^s\W]s\b(?!')|" + _NUMBERED_LIST_Q.pattern)),
 ]
 # A figure of these kinds stated in the question itself (see asked_kind).
 _STATED = {"percent": re.compile(r"\d+(?:\.\d+)?\s*%|百分之[一二三四五六七八九十]"),
@@ -280,7 +287,51 @@ def asked_kind(question: str) -> AskedKind:
             unit = _en_unit(q)
     elif kind == "percent" and _SHARE_Q.search(q):
         unit = "%"
+    elif kind == "list":
+        size = list_size(q)
+        unit = str(size) if size else ""
     return AskedKind(kind, unit, rate)
+
+
+def list_size(question: str) -> int:
+    """How many things a numbered list question asks for (0: no number).
+
+    >>> list_size("宜昌的网格化工作体系包括哪四个环节?"), list_size("Which three clusters?"), list_size("哪些?")
+    (4, 3, 0)
+    """
+    m = _NUMBERED_LIST_Q.search(fold(question))
+    if not m:
+        return 0
+    word = m.group(0)
+    digits = re.search(r"\d+", word)
+    if digits:
+        return int(digits.group(0))
+    for en, n in _SIZE_WORDS.items():
+        if word.endswith(" " + en):
+            return n
+    zh = word[1]
+    return 2 if zh == "两" else "一二三四五六七八九十".index(zh) + 1
+
+
+def enumerated_items(text: str) -> int:
+    """The most items any one enumeration in ``text`` lists: joined by 、 (and a last 和/及),
+    or quoted one after another.
+
+    >>> enumerated_items("推动光电子、数字产业、量子技术、超级计算等高端产业"), enumerated_items("构建“3小时圈”“2小时圈”")
+    (4, 2)
+    >>> enumerated_items("建设体育中心和文化中心"), enumerated_items("加大建设")
+    (2, 0)
+    """
+    best = 0
+    for clause in re.split(r"[,，;；。:：!！?？]", fold(text)):
+        if "、" in clause:
+            best = max(best, clause.count("、") + 1 + bool(re.search(r"、[^、]*[和及与]", clause)))
+        quotes = re.findall(r"[“\"][^”\"]+[”\"](?=\s*[“\"])", clause)
+        if quotes:
+            best = max(best, len(quotes) + 1)
+        if best < 2 and re.search(r"\S[和及与]\S", clause):
+            best = 2
+    return best
 
 
 def unit_family(unit: str) -> str:
@@ -381,13 +432,15 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     if kind == "who":
         asked_office = _OFFICE_ASKED.search(q)
         if asked_office:
-            return _person_near(t, asked_office.group(1), q)
+            return _person_near(t, asked_office.group(1), q, principal=True)
         # An office the question does not name, or a name right after one it does
         # (主任李华平 for "who is the director?").
         return any(m.group(0) not in q or _name_after(t, m.end(), q) for m in _OFFICE.finditer(t))
     if kind == "where":
         return any(m.group(0) not in q for m in _PLACE.finditer(t))
     if kind == "list":
+        if asked.unit.isdigit():  # a numbered list: an enumeration of at least that many
+            return enumerated_items(t) >= int(asked.unit)
         return bool(_LIST.search(t))
     if kind == "name":
         return any(m.group(0)[1:-1] not in q for m in _NAME.finditer(t))
@@ -548,6 +601,8 @@ _EN_OFFICES = (
     (re.compile(r"\b(?:party )?secretary\b"), ("书记",)),
     (re.compile(r"\bdirector\b"), ("局长", "主任", "处长", "所长", "院长")),
     (re.compile(r"\bchair(?:s|man|woman|ed|person)?\b"), ("主任", "主席", "组长")),
+    # "who heads the leading group": the group's head is its 组长
+    (re.compile(r"\bheads?\b[^?]*\bgroup\b|\bgroup(?:'s)? (?:leader|head)\b"), ("组长",)),
 )
 
 
@@ -583,12 +638,6 @@ def without_question_numbers(text: str, question: str) -> str:
     return text
 
 
-# "哪六个地方", "哪两个中心", "which three clusters": a question that asks for a given
-# number of things asks for a list of them, which a sentence naming only the set's label
-# (“1+6”先行先试区, “四馆三场两中心”) does not give.
-_NUMBERED_LIST_Q = re.compile(
-    r"哪(?:[两二三四五六七八九十]|\d+)(?:个|项|类|家|所|座|条|大|种|件|位|字)|"
-    r"\b(?:which|what) (?:two|three|four|five|six|seven|eight|nine|ten)\b")
 # An enumeration: items joined by 、, 和/与/及, numbered (一是…), listed after a colon, or
 # quoted one after another (“3小时交通圈”“2小时出行圈”).
 _ENUMERATION = re.compile(r"、|[和与及]|一是|[:：].+[,，;；]|[”\"]\s*[“\"]")
@@ -652,16 +701,22 @@ def names_person(text: str, question: str = "") -> bool:
     return any(_person_near(text, office, question) for office in sorted(offices))
 
 
-def _person_near(text: str, office: str, question: str) -> bool:
+def _person_near(text: str, office: str, question: str, principal: bool = False) -> bool:
     """A person's name (jieba tags it ``nr``) that the question does not hold, at most
-    :data:`_NAME_REACH` characters before or after ``office`` in ``text``.
+    :data:`_NAME_REACH` characters before or after ``office`` in ``text``. With
+    ``principal`` (the office is the one a question asks about), a deputy (副书记,
+    常务副书记) does not hold it unless the question asks for the deputy.
 
     >>> _person_near("市委书记孟祥伟指出", "书记", "市委书记是谁"), _person_near("由市委书记领衔的领导小组", "书记", "市委书记是谁")
     (True, False)
+    >>> _person_near("市委政法委常务副书记向丽答记者问", "书记", "市委政法委书记是谁", principal=True)
+    False
     """
     import jieba.posseg
 
-    spots = [m.span() for m in re.finditer(re.escape(office), text)]
+    deputy = not principal or "副" + office in question
+    spots = [m.span() for m in re.finditer(re.escape(office), text)
+             if deputy or text[max(0, m.start() - 1) : m.start()] != "副"]
     if not spots:
         return False
     pos = 0

@@ -253,6 +253,8 @@ def cmd_eval(args, settings: Settings) -> int:
 def cmd_calibrate(args, settings: Settings) -> int:
     from qa.calibration import CALIBRATION_FILE, MAX_FALSE_REFUSAL, calibrate_from_gold
 
+    if args.sweep:
+        return _sweep(args, settings)
     output = Path(args.output) if args.output else CALIBRATION_FILE
     limit = MAX_FALSE_REFUSAL if args.max_false_refusal is None else args.max_false_refusal
     cal, model = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=limit, output=output)
@@ -278,6 +280,29 @@ def cmd_calibrate(args, settings: Settings) -> int:
             f"{lang} {r['unanswerable_refused']}/{r['unanswerable']} unanswerable, "
             f"{r['answerable_refused']}/{r['answerable']} answerable" for lang, r in sorted(langs.items())))
     print(f"wrote {output}")
+    return 0
+
+
+def _sweep(args, settings: Settings) -> int:
+    """``qa calibrate --sweep NAME=v1,v2`` : a markdown table of answers contained and
+    unanswerables refused per tuning set for each value of a sentence-score weight."""
+    from qa.calibration import parse_sweep, sweep_weight
+
+    try:
+        name, values = parse_sweep(args.sweep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = sweep_weight(_pipeline(settings), args.gold, name, values)
+    sets = list(rows[0]["sets"]) if rows else []
+    print(f"# Sweep of {name} (qa calibrate --sweep {args.sweep})\n")
+    print("answers that hold a gold string / unanswerable questions refused, per tuning set\n")
+    print("| " + " | ".join([name] + sets + ["total"]) + " |")
+    print("|" + " ---: |" * (len(sets) + 2))
+    for row in rows:
+        cells = [f"{r['contained']}/{r['answerable']}, {r['refused']}/{r['unanswerable']}" for r in row["sets"].values()]
+        total = sum(r["contained"] + r["refused"] for r in row["sets"].values())
+        print("| " + " | ".join([f"{row['value']:g}"] + cells + [str(total)]) + " |")
     return 0
 
 
@@ -364,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the threshold refuses at most this share of the answerable questions that pass "
                    "the hard rules (default: qa.calibration.MAX_FALSE_REFUSAL, 0.01)")
     p.add_argument("-o", "--output", help="file to write (default: qa/calibration.json)")
+    p.add_argument("--sweep", metavar="NAME=V1,V2,...",
+                   help="instead of fitting, answer the gold files once per value of a sentence-score weight "
+                   "(e.g. LIST_WEIGHT=0,0.01,0.02) and print what each value gets right; writes nothing")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", parents=[common], help="measure build and query speed, and scale")
