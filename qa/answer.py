@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from qa.answer_type import (AskedKind, asked_kind, asks_new_of_total, asks_opposite_change, asks_present_of_target,
-                            counts_another_thing, holds_kind, institution_absent, kind_position, lacks_asked_list,
+                            holds_kind, kind_position, lacks_asked_list,
                             names_person, office_absent, without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
@@ -806,20 +806,34 @@ def _same_place(cand: Candidate, best: Candidate, terms: QueryTerms, data) -> bo
     return in_asked_place(data.documents[cand.doc_id].region, terms)
 
 
+# How many sentences ahead an introducing sentence or headline may find what it
+# introduces: an interview's headline runs over two or three short lines before the
+# byline (专访…局长 / 危中寻机闯新路 / 咸宁日报全媒体记者 …).
+LOOK_AHEAD = 3
+
+
 def _expand(position: int, sentences: _Sentences, asked: AskedKind | None = None,
             question: str = "", terms: QueryTerms | None = None) -> tuple[int, int]:
     """The sentence range (first, last) to quote so that the sentence stands alone, and
     so that a sentence introducing the list a question asks for ("提出实施…行动计划。")
     brings the next sentence that lists it ("推动光电子、数字产业…突破性发展") when that
-    sentence holds a term of the question (``terms``), not a list about something else."""
+    sentence holds a term of the question (``terms``), not a list about something else,
+    and an interview's headline its byline (the reporter a "who" question asks for)."""
     text = sentences.data.sentences[position].text
     first = last = position
-    if asked is not None and asked.kind == "list" and not holds_kind(asked, _body(sentences.data.sentences[position]),
-                                                                     question):
-        nxt = sentences.same_doc(position, 1)
-        if nxt is not None and holds_kind(asked, _body(sentences.data.sentences[nxt]), question) and (
-                terms is None or coverage(terms, _body(sentences.data.sentences[nxt])) > 0):
-            return first, nxt
+    if asked is not None and asked.kind in ("list", "who") and not holds_kind(
+            asked, _body(sentences.data.sentences[position]), question):
+        # Look past short lines (a headline's second line) to the first sentence of body.
+        for step in range(1, LOOK_AHEAD + 1):
+            nxt = sentences.same_doc(position, step)
+            if nxt is None:
+                break
+            body = _body(sentences.data.sentences[nxt])
+            if holds_kind(asked, body, question) and (asked.kind == "who" or terms is None
+                                                      or coverage(terms, body) > 0):
+                return first, nxt
+            if len(body.strip()) >= _SHORT_SENTENCE:
+                break
     lean = leans_on_neighbour(text)
     if lean == "previous":
         prev = sentences.same_doc(position, -1)
@@ -941,10 +955,7 @@ def evidence_features(
     runner-up, does not answer what Yichang set. A question about what there is now is
     not answered by a target (:func:`qa.answer_type.asks_present_of_target`), nor a
     question about a rise by a fall (:func:`qa.answer_type.asks_opposite_change`), nor one
-    about what was added by a stock (:func:`qa.answer_type.asks_new_of_total`), nor one
-    counting a thing by a figure whose clause never names it
-    (:func:`qa.answer_type.counts_another_thing`: 多少分钟的生活圈 by 10分钟急救圈) or
-    an institution the question names (:func:`qa.answer_type.institution_absent`); an
+    about what was added by a stock (:func:`qa.answer_type.asks_new_of_total`); an
     English question about an office's holder needs that office in the quotes
     (:func:`qa.answer_type.office_absent`: a deputy leader is not the leader)."""
     data = sentences.data
@@ -978,8 +989,7 @@ def evidence_features(
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
             asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
-            or asks_new_of_total(question, facts) or counts_another_thing(question, facts)
-            or institution_absent(question, facts))) and not (
+            or asks_new_of_total(question, facts))) and not (
             asked.kind == "who" and office_absent(question, quoted)) and not lacks_asked_list(question, quoted),
         years_ok=years_ok(question, window + paragraph) and ordinals_ok(question, window + paragraph),
         top_dense=best.dense,

@@ -135,7 +135,7 @@ _NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
 # much money" is money before it is a count.
 # "Which official said…", "which Yichang leader…": the person asked for is named by a
 # noun after which/what rather than by "who" (issue 13: "who said" questions read as no kind).
-_EN_PERSON_Q = r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}?(?:official|officials|leader|person|spokesman|spokesperson|speaker)\b"
+_EN_PERSON_Q = r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}?(?:official|officials|leader|person|spokesman|spokesperson|speaker|reporter|journalist|correspondent)\b"
 # "What office / body / campaign / slogan / programme…": the answer is a named thing (a
 # body such as 物业纠纷矛盾调处室, a quoted programme or slogan), not a figure or a person.
 # The nouns are the head nouns of such questions in the tuning sets' English questions.
@@ -146,7 +146,8 @@ _Q = [
     ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
                         r"每(?:小时|天|日|周|月|年)")),
     ("when", re.compile(
-        r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|\b(?:which|what) (?:year|date|month|day)\b|"
+        r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|几点|\b(?:which|what) (?:year|date|month|day)\b|"
+        r"\bwhat time of (?:the )?day\b|"
         r"\bwhen (?:did|does|do|will|was|were|is|are|has|have|had|can|could|should|would|must|might)\b|"
         r"\bwhen\s*\?|\b(?:by|since|until|till) when\b|\bhow soon\b")),
     ("money", re.compile(
@@ -177,7 +178,13 @@ _Q = [
                          r"\bhow (?:big|large)\b")),
     ("who", re.compile(r"是谁|谁|哪位|什么人|\bwho\b|\bwhom\b|\bwhose\b|" + _EN_PERSON_Q)),
     ("where", re.compile(r"哪里|(?<![存现所实])在哪(?![种些类项])|什么地方|哪个地方|哪个会场|什么地点|哪个地点|\bwhere\b|\bwhich (?:venue|place|city|county|town)\b|\bat which\b")),
-    ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b|" + _EN_BODY_Q)),
+    # "What does he call…", 被概括成什么, 怎么表述: the answer is the documents' own phrase,
+    # usually a quoted one (“施工队”, “加法”).
+    ("name", re.compile(r"叫什么|什么名称|什么称号|什么荣誉|什么表彰|哪个称号|概括(?:成|为)(?:什么|哪)|怎么表述|如何表述|"
+                        r"怎么概括|称(?:为|作)什么|叫作什么|比作什么|比喻(?:成|为)什么|"
+                        r"\bcalled\b|\bnamed?\b|\bnickname\b|\btitle\b|\bhonou?r\b|\baward\b|"
+                        r"\bwhat (?:does|do|did) (?:[\w'-]+ ){1,6}?call\b|\b(?:what|which) (?:term|phrase|label|image|metaphor)\b|"
+                        + _EN_BODY_Q)),
     ("list", re.compile(r"哪些|哪几|分别是|\bwhich\b.*\b(?:are|were)\b|\bwhat are\b|\bwhat were\b|\blist\b|"
                         r"\bwhich (?:[a-z-]+ ){0,2}?[a-z-]+[^s\W]s\b(?!')|" + _NUMBERED_LIST_Q.pattern)),
 ]
@@ -193,11 +200,13 @@ _EN_WH = re.compile(r"\b(who|whom|whose|what|which|how|when|where|why)\b")
 # The granularity a "when" question asks: "which year" is not answered by "17日", nor
 # "on what date" by "2021年" alone. Stored as the AskedKind unit of a "when" question.
 _WHEN_UNIT = (
+    ("时", re.compile(r"几点|什么时刻|\bwhat time of (?:the )?day\b|\bwhat hour\b")),
     ("年", re.compile(r"哪一年|哪年|\b(?:which|what) year\b")),
     ("日", re.compile(r"哪一天|哪天|几号|几月几日|\b(?:which|what) (?:date|day)\b")),
     ("月", re.compile(r"几月|哪个月|\b(?:which|what) month\b")),
 )
 _WHEN_HOLDS = {
+    "时": re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|\d{1,2}\s*(?:时|点)(?!代)|[上下]午|[一二三四五六七八九十]{1,3}(?:时|点)"),
     "年": re.compile(r"(?:19|20)\d{2}|[今明去前后]年|[〇零一二三四五六七八九]{4}年|(?<![\d.])\d{2}年(?!代)"),
     "日": re.compile(r"\d{1,2}\s*[日号]|[一二三四五六七八九十]{1,3}[日号]"),
     "月": re.compile(r"\d{1,2}\s*月|[一二三四五六七八九十]{1,2}月|月[底初中]|年[底初中]"),
@@ -207,6 +216,10 @@ _WHEN_HOLDS = {
 # office (another office, or the office alone, is a near miss).
 _OFFICE_ASKED = re.compile(r"(书记|主任|局长|市长|州长|省长|部长|县长|区长|组长|厅长|处长|院长|主席|秘书长|队长|社长)"
                            r"(?:是谁|叫什么名字|叫什么|的名字是什么|的姓名)")
+# A question about the reporter of an interview, and a newspaper byline's reporter name
+# ("咸宁日报全媒体记者 陈新 通讯员 黎记明"): the name follows 记者 after a space.
+_REPORTER_Q = re.compile(r"记者|\breporter|\bjournalist")
+_BYLINE = re.compile(r"记者[\s\u00a0\u3000]+([\u4e00-\u9fff]{2,3})(?![\u4e00-\u9fff])")
 # How many characters may stand between the office asked about and a person's name:
 # "邵元林 市委组织部副部长" puts seven between the name and 部长; a name in another
 # sentence is further off.
@@ -430,6 +443,9 @@ def holds_kind(asked: AskedKind, text: str, question: str = "") -> bool:
     if kind in ("where", "name") and q:
         t = _without_question_words(t, q)
     if kind == "who":
+        if _REPORTER_Q.search(q):
+            # "哪位记者", "which reporter interviewed…": a byline's name (记者 陈新), not an office
+            return any(name not in q for name in _BYLINE.findall(t))
         asked_office = _OFFICE_ASKED.search(q)
         if asked_office:
             return _person_near(t, asked_office.group(1), q, principal=True)
@@ -523,72 +539,6 @@ def asks_new_of_total(question: str, fact_texts: list[str]) -> bool:
     # "新开工" asks what construction starts, which "建成" (completed) does not say.
     said = re.compile("开工") if "新开工" in q else _NEW_T
     return bool(fact_texts) and bool(_NEW_Q.search(q)) and not any(said.search(fold(t)) for t in fact_texts)
-
-
-_UNIT_ALTERNATION = "|".join(sorted(UNITS, key=len, reverse=True))
-_COUNTED = re.compile(r"(?:多少|几)\s*(?:" + _UNIT_ALTERNATION + r")的?([\u4e00-\u9fff]{2,})")
-
-
-def counted_thing(question: str) -> str:
-    """The noun a Chinese question counts or measures: the first noun right after
-    "多少/几 + unit" (多少分钟的生活圈 → 生活圈); "" when the unit ends the question or
-    a verb follows it (多少处没有整改 → "").
-
-    >>> counted_thing("宜昌提出要打造多少分钟的生活圈?"), counted_thing("多少处没有整改到位?"), counted_thing("几间?")
-    ('生活圈', '', '')
-    """
-    import jieba.posseg
-
-    m = _COUNTED.search(fold(question))
-    if not m:
-        return ""
-    words = jieba.posseg.lcut(m.group(1))
-    if not words:
-        return ""
-    word, flag = words[0]
-    return word if flag.startswith("n") and len(word) >= 2 else ""
-
-
-def counts_another_thing(question: str, fact_texts: list[str]) -> bool:
-    """Whether the thing the question counts (:func:`counted_thing`) is named in no text
-    holding the asked figure: the minutes of an emergency-care circle do not say how
-    large the "15-minute living circle" is.
-
-    >>> counts_another_thing("宜昌打造多少分钟的生活圈?", ["打造中心城区“10分钟”急救圈。"])
-    True
-    >>> counts_another_thing("宜昌打造多少分钟急救圈?", ["打造中心城区“10分钟”急救圈。"])
-    False
-    """
-    thing = counted_thing(question)
-    return bool(thing and fact_texts) and not any(thing in fold(t) for t in fact_texts)
-
-
-# A named institution or facility in a Chinese question (…管理中心, 三级综合医院): the
-# clause stating the asked figure must name it too, or the figure is another one's (the
-# completion date of the e-health-card system is not the health-education centre's).
-# The question words are blanked first so that 哪个服务区 or 几个 names nothing.
-_INSTITUTION = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:中心|医院|系统|委员会|工程|机场|服务区|实验室|学校|公司)")
-# Its last four characters stand for it: the distinctive end (综合医院, 管理中心), which
-# the documents keep when they shorten the front (市中心医院 / 中心医院).
-_INSTITUTION_KEY = 4
-
-
-def institution_absent(question: str, fact_texts: list[str]) -> bool:
-    """Whether a Chinese question names an institution or facility (:data:`_INSTITUTION`)
-    that no text holding the asked figure names.
-
-    >>> institution_absent("宜昌要求三级综合医院的负压病房不少于几间?", ["城区负压病房总数不少于15间,每个县市不少于2间。"])
-    True
-    >>> institution_absent("鄂州建设的健康教育体验管理中心投资多少?", ["投资1.57亿元建设健康教育体验管理中心。"])
-    False
-    >>> institution_absent("全国第一个“家”开在哪个服务区?", ["在金堂服务区上线"]), institution_absent("几个?", [])
-    (False, False)
-    """
-    if not fact_texts:
-        return False
-    q = re.sub(r"[几哪个的么多少]", " ", fold(question))
-    texts = [fold(t) for t in fact_texts]
-    return any(not any(m.group(0)[-_INSTITUTION_KEY:] in t for t in texts) for m in _INSTITUTION.finditer(q))
 
 
 # An English "who is the <office>" question and the Chinese offices that answer it: the

@@ -624,3 +624,48 @@ def sweep_weight(pipeline, gold_paths: Sequence[Path | str], name: str, values: 
     finally:
         setattr(answer_module, name, original)
     return rows
+
+
+# ---------------------------------------------------------------- rule ablation
+
+# The refusal rules of qa.answer that ``qa calibrate --ablate`` can switch off one at a
+# time: name → the value the switched-off rule returns (a "refuse if" rule says False, a
+# "passes if" rule True).
+ABLATABLE = {"asks_present_of_target": False, "asks_opposite_change": False, "asks_new_of_total": False,
+             "office_absent": False, "lacks_asked_list": False,
+             "ordinals_ok": True, "years_ok": True, "local_places_ok": True, "answer_type_ok": True}
+
+
+def ablate_rules(pipeline, gold_paths: Sequence[Path | str], names: Sequence[str]) -> dict[str, dict[str, list]]:
+    """For each rule in ``names``: the tuning questions that pass the hard rules only
+    without it, split into answerable (what the rule wrongly refuses) and unanswerable
+    (the near misses only it refuses). The rule is restored afterwards.
+
+    A rule earns its place by refusing more near misses than answers; this is how one is
+    checked on every tuning set, including the blind sets written after it."""
+    import qa.answer as answer_module
+    from qa.eval.gold import load_gold
+
+    unknown = [n for n in names if n not in ABLATABLE]
+    if unknown:
+        raise ValueError(f"cannot ablate {', '.join(unknown)}; rules: {', '.join(ABLATABLE)}")
+    items = [(Path(p).stem, item) for p in gold_paths for item in load_gold(p)]
+    retriever = pipeline.retriever()
+
+    def passing() -> list[bool]:
+        return [_passes(m) for m in measure(retriever, [item for _, item in items], settings=pipeline.settings)]
+
+    base = passing()
+    out: dict[str, dict[str, list]] = {}
+    for name in names:
+        original = getattr(answer_module, name)
+        value = ABLATABLE[name]
+        setattr(answer_module, name, lambda *args, **kwargs: value)
+        try:
+            without = passing()
+        finally:
+            setattr(answer_module, name, original)
+        freed = [(set_name, item) for (set_name, item), b, w in zip(items, base, without) if w and not b]
+        out[name] = {"answerable": [f"{s}:{i.id}" for s, i in freed if i.answerable],
+                     "unanswerable": [f"{s}:{i.id}" for s, i in freed if not i.answerable]}
+    return out

@@ -255,6 +255,8 @@ def cmd_calibrate(args, settings: Settings) -> int:
 
     if args.sweep:
         return _sweep(args, settings)
+    if args.ablate:
+        return _ablate(args, settings)
     output = Path(args.output) if args.output else CALIBRATION_FILE
     limit = MAX_FALSE_REFUSAL if args.max_false_refusal is None else args.max_false_refusal
     cal, model = calibrate_from_gold(_pipeline(settings), args.gold, max_false_refusal=limit, output=output)
@@ -303,6 +305,27 @@ def _sweep(args, settings: Settings) -> int:
         cells = [f"{r['contained']}/{r['answerable']}, {r['refused']}/{r['unanswerable']}" for r in row["sets"].values()]
         total = sum(r["contained"] + r["refused"] for r in row["sets"].values())
         print("| " + " | ".join([f"{row['value']:g}"] + cells + [str(total)]) + " |")
+    return 0
+
+
+def _ablate(args, settings: Settings) -> int:
+    """``qa calibrate --ablate RULE,…``: what each refusal rule alone refuses."""
+    from qa.calibration import ABLATABLE, ablate_rules
+
+    names = list(ABLATABLE) if args.ablate == "all" else [n.strip() for n in args.ablate.split(",") if n.strip()]
+    try:
+        result = ablate_rules(_pipeline(settings), args.gold, names)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"# Refusal rules switched off one at a time (qa calibrate --ablate {args.ablate})\n")
+    print("Tuning questions that pass the hard rules only without the rule: answers it refuses "
+          "wrongly, near misses only it refuses.\n")
+    print("| rule | answerable it refuses | unanswerable only it refuses |")
+    print("| --- | --- | --- |")
+    for name, r in result.items():
+        print(f"| {name} | {len(r['answerable'])} {' '.join(r['answerable'])} | "
+              f"{len(r['unanswerable'])} {' '.join(r['unanswerable'])} |")
     return 0
 
 
@@ -392,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", metavar="NAME=V1,V2,...",
                    help="instead of fitting, answer the gold files once per value of a sentence-score weight "
                    "(e.g. LIST_WEIGHT=0,0.01,0.02) and print what each value gets right; writes nothing")
+    p.add_argument("--ablate", metavar="RULE,...|all",
+                   help="instead of fitting, switch each named refusal rule off in turn and list the tuning "
+                   "questions that only it refuses (qa.calibration.ABLATABLE); writes nothing")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", parents=[common], help="measure build and query speed, and scale")
