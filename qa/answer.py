@@ -49,6 +49,7 @@ from qa.errors import InputError
 from qa.fold import fold, has_cjk
 from qa.followup import find_places, retrieval_query
 from qa.index.lexical import tokenize
+from qa.pinyin import is_pinyin_name, pinyin_index
 from qa.retrieve import validate_k
 from qa.translate import english_forms  # defined beside the dictionary it serves
 from qa.types import Answer, Citation, Document, Filters, Hit, Sentence, Turn
@@ -320,7 +321,13 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             found.sort(key=lambda s: -stats.df[s])
             senses += found[:MAX_SENSES]
             senses += [s for s in expand_en(word) if stats.df.get(s, 0) > 0]
-        if not senses and compound in names and unknown_name(compound, folded, stats.df):
+        if not senses and compound in names and compound not in _CALENDAR_WORDS and is_pinyin_name(compound):
+            # A name in pinyin: the corpus words it spells (keji → 科技). One that spells
+            # none is not judged absent: jieba may have cut the name apart in the corpus
+            # (樂山至資中 → 至资 / 中等), and refusing an answerable question costs more.
+            senses = list(pinyin_index(stats.df).words(compound))
+        elif (not senses and compound in names and unknown_name(compound, folded, stats.df)
+              and not _pinyin_neighbours(compound, folded, stats.df)):  # Li of "Li Huaping" (李华平)
             unknown.add(compound)
             senses = [compound]  # a name the corpus never uses: a term no sentence holds
         if senses:
@@ -361,6 +368,26 @@ def in_asked_place(region: str | None, terms: QueryTerms) -> bool:
     """Whether a document about ``region`` is about the place the question asks about:
     one it names, or any prefecture when it asks about "the prefecture"."""
     return region in terms.regions or (terms.prefecture and is_prefecture(region))
+
+
+_CALENDAR_WORDS = frozenset("january february march april may june july august september october november december "
+                            "monday tuesday wednesday thursday friday saturday sunday".split())
+
+
+def _pinyin_neighbours(word: str, folded: str, df) -> bool:
+    """Whether ``word`` is part of a name the corpus holds: in some corpus word's pinyin, or
+    spelling one together with the word before or after it in the question."""
+    index = pinyin_index(df)
+    if index.mentions(word):
+        return True
+    words = _EN_COMPOUND.findall(folded)
+    for i, w in enumerate(words):
+        if w == word:
+            pairs = [words[i - 1] + w] if i > 0 else []
+            pairs += [w + words[i + 1]] if i + 1 < len(words) else []
+            if any(index.words(p) for p in pairs):
+                return True
+    return False
 
 
 _EN_NAME = re.compile(r"(?<![.?!:]\s)(?<!^)\b[A-Z][a-z]+(?:-[A-Z][a-z]+)*\b")

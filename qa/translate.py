@@ -275,6 +275,18 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
                     found.sort(key=lambda t: -df[t])
                     terms.extend(t for t in found[:MAX_CORPUS_SENSES] if t not in terms)
                     done.update(range(i, i + n))
+    if df is not None:
+        # Two words that spell one name in pinyin ("li huaping" → 李华平), then one word alone.
+        from qa.pinyin import is_pinyin_name, pinyin_index
+
+        for i in range(len(raw) - 1):
+            if i in done or i + 1 in done or raw[i] in _SKIP or raw[i + 1] in _SKIP:
+                continue
+            joined = raw[i] + raw[i + 1]
+            found = [t for t in pinyin_index(df).words(joined) if t not in terms] if is_pinyin_name(joined) else []
+            if found:
+                terms.extend(found)
+                done.update((i, i + 1))
     dictionary = _reverse_dictionary()
     translated = 0
     for i, word in enumerate(raw):
@@ -292,6 +304,8 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
             # the corpus uses (earn → 报酬): BM25 finds the report's wording too.
             found = corpus_senses(word, df)
             found += tuple(t for t in expand_en(word) if df.get(t, 0) > 0 and t not in found)
+            if not found and is_pinyin_name(word):
+                found = pinyin_index(df).words(word)  # a name in pinyin: keji → 科技, huahu → 花湖
         else:
             found = _lookup(word, dictionary)
         if found:

@@ -49,6 +49,8 @@ def test_a_name_the_corpus_never_mentions_is_a_term_no_sentence_holds():
     assert terms.unknown == frozenset({"mars"}) and ("mars",) in terms.groups
     # a name the dictionary does not list (a transliterated place) is not judged
     assert query_terms("How long is the Jiajinshan tunnel?", stats).unknown == frozenset()
+    # an English word that is no pinyin and no dictionary name is not judged
+    assert query_terms("How long is the Qwerty tunnel?", stats).unknown == frozenset()
     # a month is a date, not a name
     assert query_terms("What opened on July 16?", stats).unknown == frozenset()
     assert not passes_rules(Evidence(2.0, 0.5, 0.75, True, names_ok=False))
