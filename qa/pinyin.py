@@ -109,13 +109,18 @@ _INDEXES: dict[int, tuple[Mapping[str, int], PinyinIndex]] = {}
 def pinyin_index(df: Mapping[str, int]) -> PinyinIndex:
     """The :class:`PinyinIndex` of a vocabulary (an index's document frequencies), built
     on first use and kept while that vocabulary is (an index snapshot's; 0.14 s for the
-    sample corpus's 6,800 words, linear in the vocabulary)."""
+    sample corpus's 6,800 words, 0.85 s for 300,000 random ones). A vocabulary that can only be
+    looked up, not listed (the Milvus store's), gives an empty index: names stay unread."""
     key = id(df)
     with _LOCK:
         hit = _INDEXES.get(key)
         if hit is not None and hit[0] is df:
             return hit[1]
-    index = PinyinIndex(df)
+    try:
+        vocabulary = list(df)
+    except TypeError:  # a store that looks terms up but cannot list them (Milvus): no names
+        vocabulary = []
+    index = PinyinIndex(vocabulary)
     with _LOCK:
         if len(_INDEXES) >= 4:  # old snapshots' vocabularies
             _INDEXES.pop(next(iter(_INDEXES)))
