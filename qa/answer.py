@@ -1250,6 +1250,10 @@ class Assessment:
     confidence: float  # 0.0 when there is no evidence at all
     retrieve_ms: float
     select_ms: float
+    # The language the evidence is judged in: the retrieval query's, which a follow-up can
+    # change (那武汉呢? after an English question is asked as "What … did 武汉 set?"); the
+    # answer is still written in ``lang``.
+    judged_lang: str = ""
 
 
 # How deep a question about "the prefecture" looks for chunks of a prefecture's documents
@@ -1306,10 +1310,11 @@ def assess(
         if vector is None:  # bm25 mode: the question (only) is embedded for sentence scoring
             vector = retriever.embed_query(retrieval.plan.folded)
         selection = select(retriever, retrieval, terms, vector, query)
-    score = confidence(selection.evidence, lang) if selection.evidence is not None else 0.0
+    judged = answer_lang(query)
+    score = confidence(selection.evidence, judged) if selection.evidence is not None else 0.0
     t2 = time.perf_counter()
     return Assessment(question, lang, query, retrieval.hits[:k], selection, score,
-                      (t1 - t0) * 1000, (t2 - t1) * 1000)
+                      (t1 - t0) * 1000, (t2 - t1) * 1000, judged)
 
 
 def answer_question(
@@ -1330,8 +1335,9 @@ def answer_question(
     t0 = time.perf_counter()
     a = assess(question, retriever, history=history, k=k, filters=filters, settings=settings)
     e = a.selection.evidence
-    refused = (e is None or not passes_rules(e) or below_floor(a.lang, e, relevance_floors(settings))
-               or a.confidence < refusal_threshold(a.lang, settings))
+    judged = a.judged_lang or a.lang
+    refused = (e is None or not passes_rules(e) or below_floor(judged, e, relevance_floors(settings))
+               or a.confidence < refusal_threshold(judged, settings))
     citations: tuple[Citation, ...] = ()
     if refused:
         text = REFUSAL[a.lang]

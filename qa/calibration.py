@@ -284,7 +284,7 @@ def measure(retriever, items, settings=None) -> list[Measured]:
     out = []
     for item in items:
         a = assess(item.question, retriever, settings=settings)
-        out.append(Measured(a.lang, bool(item.answerable), a.selection.evidence))
+        out.append(Measured(a.judged_lang or a.lang, bool(item.answerable), a.selection.evidence))
     return out
 
 

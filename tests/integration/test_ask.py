@@ -35,20 +35,25 @@ GOLD_SETS = {
     "test3": REPO / "eval" / "test3.jsonl",
     "test4": REPO / "eval" / "test4.jsonl",
     "test5": REPO / "eval" / "test5.jsonl",
+    "test6": REPO / "eval" / "test6.jsonl",
+    "test7": REPO / "eval" / "test7.jsonl",
+    "test8": REPO / "eval" / "test8.jsonl",
     "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
 }
-# Regression floors just under what the README publishes (docs/reports/round15/): one
+# Regression floors just under what the README publishes (docs/reports/round18/): one
 # answer fewer, one refusal more or one unanswerable fewer refused than the published
 # run still passes; two fail. (least share of answerable questions answered with a gold
 # string, most share of them refused, least share of unanswerables refused.) Published
-# (issue 13, third round; test5 is the held-out part, scored once, test4 was the second
-# round's and is not tuned on; all others were tuned on), contained / answerable refused
-# / unanswerable refused:
-# gold 92/94, 1/94, 15/16; tune 23/26, 0/26, 21/22; test 23/24, 0/24, 18/20; test2 24/29, 3/29, 14/18; test3 41/47, 1/47, 25/33; test4 43/57, 7/57, 22/35; test5 27/38, 6/38, 16/32;
-# dev 27/27, 0/27, 3/3.
-FLOORS = {"gold": (0.962, 0.027, 0.843), "tune": (0.826, 0.058, 0.886), "test": (0.895, 0.063, 0.825),
-          "test2": (0.775, 0.156, 0.694), "test3": (0.84, 0.054, 0.712), "test4": (0.728, 0.15, 0.585),
-          "test5": (0.671, 0.198, 0.453), "dev": (0.944, 0.056, 0.5)}
+# (issue 13, sixth round; test8 is the held-out part, scored once; test4 … test7 were the
+# held-out parts of earlier rounds and are tuning sets since), contained / answerable
+# refused / unanswerable refused:
+# gold 92/94, 1/94, 14/16; tune 22/26, 0/26, 21/22; test 23/24, 0/24, 18/20; test2 25/29, 2/29, 14/18;
+# test3 42/47, 1/47, 24/33; test4 48/57, 5/57, 26/35; test5 32/38, 1/38, 21/32; test6 35/38, 0/38, 27/32;
+# test7 38/56, 6/56, 26/32; test8 47/56, 0/56, 24/34; dev 27/27, 0/27, 3/3.
+FLOORS = {"gold": (0.967, 0.023, 0.811), "tune": (0.806, 0.04, 0.908), "test": (0.915, 0.043, 0.849),
+          "test2": (0.826, 0.105, 0.721), "test3": (0.871, 0.044, 0.695), "test4": (0.823, 0.107, 0.713),
+          "test5": (0.814, 0.054, 0.624), "test6": (0.893, 0.028, 0.811), "test7": (0.659, 0.126, 0.78),
+          "test8": (0.82, 0.019, 0.675), "dev": (0.961, 0.039, 0.665)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
 

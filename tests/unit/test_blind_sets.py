@@ -1,4 +1,4 @@
-"""The blind question sets of issue 13 (eval/test3.jsonl … test9.jsonl), checked
+"""The blind question sets of issue 13 (eval/test3.jsonl … test10.jsonl), checked
 verbatim against the corpus and against the shape the issue asks for. Each was written from the
 documents alone by someone who did not read the code, and each is scored once by the lead as the
 held-out part of its round; test3 to test7 became tuning material after they had been scored."""
@@ -30,6 +30,9 @@ SETS = {
     # unanswerable, hence 27)
     "test9.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
                      "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl"), 64, 27, 20),
+    # and one more for the round after it
+    "test10.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
+                      "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl", "test9.jsonl"), 64, 30, 20),
 }
 
 
