@@ -42,8 +42,8 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.answer_type import (AskedKind, asked_kind, asks_new_of_total, asks_opposite_change, asks_present_of_target,
-                            holds_kind, kind_position, lacks_asked_list,
+from qa.answer_type import (AskedKind, asked_kind, asks_extreme_of_average, asks_new_of_total, asks_opposite_change,
+                            asks_present_of_target, event_absent, holds_kind, kind_position, lacks_asked_list,
                             names_person, office_absent, without_question_numbers)
 from qa.errors import InputError
 from qa.fold import fold, has_cjk
@@ -1016,7 +1016,8 @@ def evidence_features(
         place_ok=place_ok,
         type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
             asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
-            or asks_new_of_total(question, facts))) and not (
+            or asks_new_of_total(question, facts) or asks_extreme_of_average(question, facts)
+            or (asked.kind == "when" and event_absent(question, facts)))) and not (
             asked.kind == "who" and office_absent(question, quoted)) and not lacks_asked_list(question, quoted),
         years_ok=years_ok(question, window + paragraph) and ordinals_ok(question, window + paragraph),
         top_dense=best.dense,

@@ -516,6 +516,59 @@ def asks_opposite_change(question: str, fact_texts: list[str]) -> bool:
     return False
 
 
+# An extreme (the top grade's pay, the highest share) is not an average (人均, 平均).
+_EXTREME_Q = re.compile(r"最高|最低|最多|最少|最大|最小|\b(?:highest|lowest|maximum|minimum|most|least|top)\b")
+_AVERAGE = re.compile(r"人均|平均|均值|\baverage\b|\bper capita\b")
+
+
+def asks_extreme_of_average(question: str, fact_texts: list[str]) -> bool:
+    """Whether ``question`` asks for an extreme while every text holding the asked figure
+    gives an average: "最高一级的年报酬" is not answered by "人均年报酬5.7万元".
+
+    >>> asks_extreme_of_average("最高一级的社区工作者年报酬是多少?", ["人均年报酬5.7万元,比之前翻了近一番。"])
+    True
+    >>> asks_extreme_of_average("人均年报酬是多少?", ["人均年报酬5.7万元"]), asks_extreme_of_average("最高报酬?", ["最高6万元,人均5.7万元"])
+    (False, False)
+    """
+    q = fold(question)
+    if not fact_texts or not _EXTREME_Q.search(q) or _AVERAGE.search(q):
+        return False
+    return all(_AVERAGE.search(fold(t)) and not _EXTREME_Q.search(fold(t)) for t in fact_texts)
+
+
+# "哪一年接受验收", "是哪一天正式印发的": the event a "when" question dates, read from the words
+# after the question word; the date must be in a clause about that event, not another one
+# (the 2019 designation does not date the acceptance, the press conference not the issuing).
+_WHEN_WORD = re.compile(r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月")
+_EVENT_FILLER = frozenset("之前 之后 以前 以后 正式 全部 全面 能够 可以 要求 计划 预计 将要 开始 完成 实现 达到 进行".split())
+
+
+def event_absent(question: str, fact_texts: list[str]) -> bool:
+    """Whether a Chinese "when" question names an event (two-character words after the
+    question word) that no text holding the asked date names.
+
+    >>> event_absent("咸宁的实验区计划在哪一年接受验收?", ["2019年,我市被确认为全国社区治理和服务创新实验区。"])
+    True
+    >>> event_absent("《实施意见》是哪一天正式印发的?", ["7月29日,中共鄂州市委召开新闻发布会"])
+    True
+    >>> event_absent("发热门诊在什么时候之前达到规范标准?", ["到今年底,二级以上医院发热门诊均达到规范标准"])
+    False
+    >>> event_absent("哪一年?", ["2019年"]), event_absent("When was it accepted?", ["2019年"])
+    (False, False)
+    """
+    import jieba
+
+    m = _WHEN_WORD.search(fold(question))
+    if not m or not fact_texts:
+        return False
+    after = re.sub(r"[^\u4e00-\u9fff]", " ", fold(question)[m.end():])
+    events = [w for w in jieba.lcut(after) if len(w) >= 2 and w not in _EVENT_FILLER]
+    if not events:
+        return False
+    texts = [fold(t) for t in fact_texts]
+    return not any(e in t for e in events for t in texts)
+
+
 # A question about what was *added* (新增, 新开工, "new", "add") and evidence that only
 # states a stock: "新增多少家市场主体?" is not answered by "市场主体总数达16万家".
 _NEW_Q = re.compile(r"新增|新开工|新建|新开|\bnew(?:ly)?\b|\badd(?:ed|s|ing)?\b")

@@ -632,7 +632,7 @@ def sweep_weight(pipeline, gold_paths: Sequence[Path | str], name: str, values: 
 # time: name → the value the switched-off rule returns (a "refuse if" rule says False, a
 # "passes if" rule True).
 ABLATABLE = {"asks_present_of_target": False, "asks_opposite_change": False, "asks_new_of_total": False,
-             "office_absent": False, "lacks_asked_list": False,
+             "asks_extreme_of_average": False, "event_absent": False, "office_absent": False, "lacks_asked_list": False,
              "ordinals_ok": True, "years_ok": True, "local_places_ok": True, "answer_type_ok": True}
 
 

@@ -799,3 +799,13 @@ def test_the_reporter_of_an_interview_is_in_its_byline():
         assert kind.kind == "who"
         assert holds_kind(kind, "咸宁日报全媒体记者\u00a0向东宁\u00a0通讯员\u00a0黎记明", question)
         assert not holds_kind(kind, "专访市民政局局长陈红卫 专访市农业农村局局长黄文", question)  # the headline
+
+
+def test_an_extreme_is_not_an_average_and_a_date_must_be_the_asked_events():
+    from qa.answer_type import asks_extreme_of_average, event_absent
+
+    assert asks_extreme_of_average("最高一级的社区工作者年报酬是多少?", ["落实“四岗18级”岗位薪酬待遇,人均年报酬5.7万元"])
+    assert not asks_extreme_of_average("What is the highest grade's pay?", ["最高一级年报酬8万元,人均5.7万元"])
+    assert event_absent("实验区计划在哪一年接受验收?", ["2019年,我市被确认为全国社区治理和服务创新实验区。"])
+    assert not event_absent("实验区是哪一年被确认的?", ["2019年,我市被确认为全国社区治理和服务创新实验区。"])
+    assert not event_absent("新闻发布会是哪天举行的?", ["6月29日下午,武汉市人民政府举行新闻发布会"])
