@@ -1,7 +1,7 @@
 """The blind question sets of issue 13 (eval/test3.jsonl … test10.jsonl), checked
 verbatim against the corpus and against the shape the issue asks for. Each was written from the
 documents alone by someone who did not read the code, and each is scored once by the lead as the
-held-out part of its round; test3 to test7 became tuning material after they had been scored."""
+held-out part of its round; test3 to test8 became tuning material after they had been scored."""
 
 from collections import Counter
 from pathlib import Path
@@ -25,12 +25,11 @@ SETS = {
                      "test5.jsonl", "test6.jsonl"), 64, 30, 20),
     "test8.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
                      "test5.jsonl", "test6.jsonl", "test7.jsonl"), 64, 30, 20),
-    # written for the next round and not scored yet: nothing may be tuned on it before it is
     # (five questions that repeated earlier sets word for word were dropped, four of them
     # unanswerable, hence 27)
     "test9.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
                      "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl"), 64, 27, 20),
-    # and one more for the round after it
+    # written for the next round and not scored yet: nothing may be tuned on it before it is
     "test10.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
                       "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl", "test9.jsonl"), 64, 30, 20),
 }
