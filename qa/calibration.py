@@ -573,9 +573,12 @@ def refusal_threshold(lang: str, settings=None) -> float:
 
 # ---------------------------------------------------------------- weight sweeps
 
-# The sentence-score weights of qa.answer a sweep may set (``qa calibrate --sweep``).
-SWEEPABLE = ("LEXICAL_WEIGHT", "EN_LEXICAL_WEIGHT", "RANK_PENALTY", "KIND_WEIGHT", "PLACE_WEIGHT",
-             "PERIOD_WEIGHT", "PERSON_WEIGHT", "FOCUS_WEIGHT", "LIST_WEIGHT")
+# The weights a sweep may set (``qa calibrate --sweep``): the sentence score's in
+# qa.answer, and the trust in an English question's translated BM25 terms in qa.fusion.
+SWEEPABLE = {name: "qa.answer" for name in ("LEXICAL_WEIGHT", "EN_LEXICAL_WEIGHT", "RANK_PENALTY", "KIND_WEIGHT",
+                                            "PLACE_WEIGHT", "PERIOD_WEIGHT", "PERSON_WEIGHT", "FOCUS_WEIGHT",
+                                            "LIST_WEIGHT")}
+SWEEPABLE["TRANSLATED_WEIGHT"] = "qa.fusion"
 
 
 def parse_sweep(spec: str) -> tuple[str, tuple[float, ...]]:
@@ -598,19 +601,23 @@ def parse_sweep(spec: str) -> tuple[str, tuple[float, ...]]:
 
 
 def sweep_weight(pipeline, gold_paths: Sequence[Path | str], name: str, values: Sequence[float]) -> list[dict]:
-    """Answer every question of ``gold_paths`` once per value of the sentence-score weight
-    ``name`` and count, per set, the answers that hold a gold string and the unanswerable
-    questions refused. The weight is restored afterwards; nothing is written."""
-    import qa.answer as answer_module
+    """Answer every question of ``gold_paths`` once per value of the weight ``name`` (one
+    of :data:`SWEEPABLE`) and count, per set, the answers that hold a gold string and the
+    unanswerable questions refused. The weight is restored afterwards; nothing is written."""
+    import importlib
+
     from qa.eval.gold import load_gold
     from qa.eval.metrics import contains_answer
 
+    module = importlib.import_module(SWEEPABLE[name])
     by_set = {Path(p).stem: load_gold(p) for p in gold_paths}
-    original = getattr(answer_module, name)
+    original = getattr(module, name)
+    retriever = pipeline.retriever()
     rows = []
     try:
         for value in values:
-            setattr(answer_module, name, value)
+            setattr(module, name, value)
+            retriever.clear_caches()  # query plans hold the fusion weight
             row = {"value": value, "sets": {}}
             for set_name, items in by_set.items():
                 right = refused = 0
@@ -622,7 +629,8 @@ def sweep_weight(pipeline, gold_paths: Sequence[Path | str], name: str, values: 
                                          "unanswerable": sum(not i.answerable for i in items), "refused": refused}
             rows.append(row)
     finally:
-        setattr(answer_module, name, original)
+        setattr(module, name, original)
+        retriever.clear_caches()
     return rows
 
 

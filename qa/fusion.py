@@ -104,18 +104,29 @@ def top_k_arrays(items: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     return np.lexsort((items, -scores))[:k]
 
 
-def lexical_weight(cjk_share: float, translated_share: float = 0.0, translated_weight: float = 0.5) -> float:
+# How far BM25 over an English question's translated terms is trusted, per share of its
+# words translated. Was 0.5 (dictionary senses are noisy); with corpus-only senses, the
+# synonym table and names in pinyin the terms got better and the dense side stayed weak
+# on English paraphrases. `qa calibrate --sweep TRANSLATED_WEIGHT=0.5,0.6,0.7,0.8,0.9` on
+# the eleven tuning sets (docs/reports/round20/translated-weight.md): 0.8 answers the
+# most (683 answers held + unanswerables refused, against 674 at 0.5, 679 at 0.6 and 0.7,
+# 682 at 0.9): nine more answers on seven sets, two more refusals, one refusal fewer (test2).
+TRANSLATED_WEIGHT = 0.8
+
+
+def lexical_weight(cjk_share: float, translated_share: float = 0.0, translated_weight: float | None = None) -> float:
     """How far to trust BM25 for a question, in [0, 1].
 
     ``cjk_share`` is the share of the question's characters that are Chinese (BM25
     reads them directly); ``translated_share`` the share of its English words that a
-    dictionary turned into Chinese terms, trusted at ``translated_weight`` since
-    dictionary senses are noisy.
+    dictionary turned into Chinese terms, trusted at ``translated_weight``
+    (:data:`TRANSLATED_WEIGHT` unless given) since dictionary senses are noisy.
 
-    >>> lexical_weight(1.0), lexical_weight(0.0), lexical_weight(0.0, 0.5)
+    >>> lexical_weight(1.0), lexical_weight(0.0), lexical_weight(0.0, 0.5, translated_weight=0.5)
     (1.0, 0.0, 0.25)
     """
-    return max(0.0, min(1.0, cjk_share + (1.0 - cjk_share) * translated_share * translated_weight))
+    weight = TRANSLATED_WEIGHT if translated_weight is None else translated_weight
+    return max(0.0, min(1.0, cjk_share + (1.0 - cjk_share) * translated_share * weight))
 
 
 def top_k(scores: dict[int, float], k: int) -> list[tuple[int, float]]:

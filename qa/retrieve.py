@@ -259,6 +259,11 @@ class Retriever:
     def _compute_plan(self, query: str) -> QueryPlan:
         return make_plan(query, self.snapshot.term_stats().df)
 
+    def clear_caches(self) -> None:
+        """Forget cached query plans and filter scopes (after a weight they hold changes)."""
+        self._plan.cache_clear()
+        self._scope.cache_clear()
+
     def plan(self, query: str) -> QueryPlan:
         return self._plan(query)
 
