@@ -39,22 +39,25 @@ GOLD_SETS = {
     "test7": REPO / "eval" / "test7.jsonl",
     "test8": REPO / "eval" / "test8.jsonl",
     "test9": REPO / "eval" / "test9.jsonl",
+    "test10": REPO / "eval" / "test10.jsonl",
     "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
 }
-# Regression floors just under what the README publishes (docs/reports/round19/): one
+# Regression floors just under what the README publishes (docs/reports/round20/): one
 # answer fewer, one refusal more or one unanswerable fewer refused than the published
 # run still passes; two fail. (least share of answerable questions answered with a gold
 # string, most share of them refused, least share of unanswerables refused.) Published
-# (issue 13, seventh round; test9 is the held-out part, scored once; test4 … test8 were the
+# (issue 13, eighth round; test10 is the held-out part, scored once; test4 … test9 were the
 # held-out parts of earlier rounds and are tuning sets since), contained / answerable
 # refused / unanswerable refused:
-# gold 92/94, 1/94, 14/16; tune 22/26, 0/26, 21/22; test 23/24, 0/24, 18/20; test2 25/29, 2/29, 14/18;
-# test3 41/47, 2/47, 24/33; test4 48/57, 5/57, 27/35; test5 32/38, 1/38, 21/32; test6 35/38, 0/38, 27/32;
-# test7 38/56, 6/56, 26/32; test8 46/56, 1/56, 26/34; test9 32/46, 3/46, 22/27; dev 27/27, 0/27, 3/3.
-FLOORS = {"gold": (0.967, 0.023, 0.811), "tune": (0.806, 0.04, 0.908), "test": (0.915, 0.043, 0.849),
-          "test2": (0.826, 0.105, 0.721), "test3": (0.85, 0.065, 0.695), "test4": (0.823, 0.107, 0.741),
-          "test5": (0.814, 0.054, 0.624), "test6": (0.893, 0.028, 0.811), "test7": (0.659, 0.126, 0.78),
-          "test8": (0.802, 0.037, 0.734), "test9": (0.672, 0.088, 0.776), "dev": (0.961, 0.039, 0.665)}
+# gold 92/94, 1/94, 15/16; tune 22/26, 0/26, 21/22; test 23/24, 0/24, 19/20; test2 27/29, 0/29, 13/18;
+# test3 43/47, 1/47, 24/33; test4 49/57, 3/57, 27/35; test5 33/38, 1/38, 20/32; test6 35/38, 0/38, 27/32;
+# test7 40/56, 4/56, 26/32; test8 47/56, 1/56, 26/34; test9 33/46, 3/46, 22/27; test10 38/49, 5/49, 18/32;
+# dev 27/27, 0/27, 3/3.
+FLOORS = {"gold": (0.967, 0.023, 0.874), "tune": (0.806, 0.04, 0.908), "test": (0.915, 0.043, 0.899),
+          "test2": (0.895, 0.036, 0.665), "test3": (0.892, 0.044, 0.695), "test4": (0.841, 0.072, 0.741),
+          "test5": (0.841, 0.054, 0.592), "test6": (0.893, 0.028, 0.811), "test7": (0.695, 0.091, 0.78),
+          "test8": (0.82, 0.037, 0.734), "test9": (0.694, 0.088, 0.776), "test10": (0.754, 0.124, 0.53),
+          "dev": (0.961, 0.039, 0.665)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
 

@@ -1,7 +1,8 @@
-"""The blind question sets of issue 13 (eval/test3.jsonl … test10.jsonl), checked
+"""The blind question sets of issue 13 (eval/test3.jsonl … test11.jsonl), checked
 verbatim against the corpus and against the shape the issue asks for. Each was written from the
 documents alone by someone who did not read the code, and each is scored once by the lead as the
-held-out part of its round; test3 to test8 became tuning material after they had been scored."""
+held-out part of its round; test3 to test9 became tuning material after they had been scored; test10 is the
+eighth round's held-out part."""
 
 from collections import Counter
 from pathlib import Path
@@ -29,10 +30,17 @@ SETS = {
     # unanswerable, hence 27)
     "test9.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
                      "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl"), 64, 27, 20),
-    # written for the next round and not scored yet: nothing may be tuned on it before it is
     "test10.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
                       "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl", "test9.jsonl"), 64, 30, 20),
+    # written for the next round and not scored yet: nothing may be tuned on it before it is
+    "test11.jsonl": (("gold.jsonl", "tune.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl",
+                      "test5.jsonl", "test6.jsonl", "test7.jsonl", "test8.jsonl", "test9.jsonl", "test10.jsonl"),
+                     64, 30, 20),
 }
+# Documents a set asks no answerable question about: by test11 the earlier sets had asked
+# nearly every fact of the Xianning interviews (109 questions), so its questions about them
+# are near misses only.
+NOT_ASKED = {"test11.jsonl": {"000_9cda43de7004e204.txt"}}
 
 
 def _texts() -> dict[str, str]:
@@ -57,7 +65,7 @@ def test_shape(name):
     assert all(i.type == "unanswerable" and i.doc is None and not i.answers for i in unanswerable)
     assert sum(i.type == "paraphrase" for i in items) >= least_paraphrases
     # every sample document is asked about, in both languages overall
-    assert {i.doc for i in items if i.answerable} == set(_texts())
+    assert {i.doc for i in items if i.answerable} == set(_texts()) - NOT_ASKED.get(name, set())
     for lang in ("zh", "en"):
         assert any(i.lang == lang and i.answerable for i in items)
         assert any(i.lang == lang and not i.answerable for i in items)
