@@ -155,7 +155,8 @@ _Q = [
         r"(?:投资|资金|经费|预算|生产总值|GDP|gdp|收入|工资|薪酬|报酬|薪资|薪金|年薪|费用|成本|造价|价格|单价|均价|"
         r"租金|利润|税收|产值|营收|营业额|贷款|拨款|补贴|奖励)(?:额|总额|规模)?"
         r"(?:是|为|达|达到|有|共)?多少|"
-        r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate)|will\b.*\b(?:cost|invest|spend))|"
+        r"\bhow much (?:money|funding|investment|did\b.*\b(?:cost|spend|invest|request|allocate|pay|fund)|"
+        r"will\b.*\b(?:cost|invest|spend|pay|fund))|"
         r"\b(?:cost|price|budget|yuan)\b|\bhow much\b.*\b(?:earns?|take home|took home|makes?|made)\b|"
         r"\b(?:what|how much) (?:is|was|are|were) (?:the )?(?:[\w-]+ ){0,3}(?:investment|funding|spending|expenditure)\b|"
         r"\b(?:what|how much) (?:is|was|are|were)\s+(?:the |an? )?(?:average |annual |monthly |yearly |per-capita )*"
@@ -379,8 +380,12 @@ def _en_unit(question: str) -> str:
     ('张|床', '')
     >>> _en_unit("how many community party secretaries in ezhou?"), _en_unit("how many scored below 50 points?")
     ('', '')
+    >>> _en_unit("how many of the 240 members of the teams are nurses?")
+    '人|名|位'
     """
-    m = re.search(r"\bhow many\s+(.*)", question)
+    # "how many of the 240 members are nurses": the counted thing follows "of the N"
+    m = re.search(r"\bhow many of (?:the|its|their) (?:\d[\d,.]*\s+)?(.*)", question) or re.search(
+        r"\bhow many\s+(.*)", question)
     if not m:
         return ""
     phrase: list[str] = []

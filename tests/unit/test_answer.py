@@ -810,3 +810,14 @@ def test_an_extreme_is_not_an_average_and_a_date_must_be_the_asked_events():
     assert event_absent("实验区计划在哪一年接受验收?", ["2019年,我市被确认为全国社区治理和服务创新实验区。"])
     assert not event_absent("实验区是哪一年被确认的?", ["2019年,我市被确认为全国社区治理和服务创新实验区。"])
     assert not event_absent("新闻发布会是哪天举行的?", ["6月29日下午,武汉市人民政府举行新闻发布会"])
+
+
+def test_english_money_verbs_and_the_counted_thing_after_of_the():
+    from qa.answer_type import asked_kind, holds_kind
+
+    paid = asked_kind("How much did the commission pay for the 48 analysers?")
+    assert paid.kind == "money" and not holds_kind(paid, "支援全自动生化分析仪48台、DR30台", "How much did it pay for 48?")
+    nurses = asked_kind("How many of the 240 members of the teams are nurses?")
+    assert nurses.unit == "人|名|位"
+    assert not holds_kind(nurses, "组建团队8支,共240人,支援8个病区", "How many of the 240 members are nurses?")
+    assert holds_kind(nurses, "其中护士120名", "How many of the 240 members are nurses?")
