@@ -4,8 +4,8 @@
 probability of the logistic model of :mod:`qa.answerability`) is below a threshold.
 ``qa calibrate --gold eval/gold.jsonl --gold eval/tune.jsonl --gold eval/test.jsonl
 --gold eval/test2.jsonl --gold eval/test3.jsonl --gold eval/test4.jsonl --gold eval/test5.jsonl
---gold eval/test6.jsonl --gold eval/test7.jsonl --gold eval/test8.jsonl --gold eval/test9.jsonl`` (every
-tuning set) does both steps
+--gold eval/test6.jsonl --gold eval/test7.jsonl --gold eval/test8.jsonl --gold eval/test9.jsonl
+--gold eval/test10.jsonl`` (every tuning set) does both steps
 in one command: it measures the evidence features of every tuning question, chooses
 the model's features by five-fold cross-validation (:func:`select_features`), fits
 the model (``qa/answerability.json``), scores the questions with it and chooses the
@@ -13,7 +13,7 @@ thresholds (:func:`pick_threshold`, ``qa/calibration.json``, with the selection'
 trace and the nested cross-validation's figures, :func:`cross_validated_refusals`).
 ``Settings.refusal_threshold`` (``QA_REFUSAL_THRESHOLD``) overrides the stored value.
 It also sets a relevance floor per language (:func:`relevance_floor`). Never pass the blind
-sets (eval/test10.jsonl, and those written after it): their figures are the held-out ones.
+sets (eval/test11.jsonl, and those written after it): their figures are the held-out ones.
 
 The thresholds are chosen on out-of-fold probabilities (each tuning question scored
 by a model fitted without its fold), so they reflect how the model scores questions

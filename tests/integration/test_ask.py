@@ -42,21 +42,21 @@ GOLD_SETS = {
     "test10": REPO / "eval" / "test10.jsonl",
     "dev": REPO.parent / "shared" / "eval" / "dev.jsonl",  # the team's shared dev set, beside the repo
 }
-# Regression floors just under what the README publishes (docs/reports/round20/): one
+# Regression floors just under what the README publishes (docs/reports/round21/): one
 # answer fewer, one refusal more or one unanswerable fewer refused than the published
 # run still passes; two fail. (least share of answerable questions answered with a gold
 # string, most share of them refused, least share of unanswerables refused.) Published
-# (issue 13, eighth round; test10 is the held-out part, scored once; test4 … test9 were the
-# held-out parts of earlier rounds and are tuning sets since), contained / answerable
-# refused / unanswerable refused:
+# (issue 13, after the eighth round; test10 was its held-out part, scored once on the
+# eighth round's code, and is a tuning set since, like test4 … test9), contained /
+# answerable refused / unanswerable refused:
 # gold 92/94, 1/94, 15/16; tune 22/26, 0/26, 21/22; test 23/24, 0/24, 19/20; test2 27/29, 0/29, 13/18;
-# test3 43/47, 1/47, 24/33; test4 49/57, 3/57, 27/35; test5 33/38, 1/38, 20/32; test6 35/38, 0/38, 27/32;
-# test7 40/56, 4/56, 26/32; test8 47/56, 1/56, 26/34; test9 33/46, 3/46, 22/27; test10 38/49, 5/49, 18/32;
+# test3 43/47, 1/47, 24/33; test4 49/57, 3/57, 27/35; test5 33/38, 1/38, 21/32; test6 35/38, 0/38, 27/32;
+# test7 39/56, 5/56, 26/32; test8 47/56, 1/56, 26/34; test9 33/46, 3/46, 22/27; test10 38/49, 5/49, 20/32;
 # dev 27/27, 0/27, 3/3.
 FLOORS = {"gold": (0.967, 0.023, 0.874), "tune": (0.806, 0.04, 0.908), "test": (0.915, 0.043, 0.899),
           "test2": (0.895, 0.036, 0.665), "test3": (0.892, 0.044, 0.695), "test4": (0.841, 0.072, 0.741),
-          "test5": (0.841, 0.054, 0.592), "test6": (0.893, 0.028, 0.811), "test7": (0.695, 0.091, 0.78),
-          "test8": (0.82, 0.037, 0.734), "test9": (0.694, 0.088, 0.776), "test10": (0.754, 0.124, 0.53),
+          "test5": (0.841, 0.054, 0.624), "test6": (0.893, 0.028, 0.811), "test7": (0.677, 0.109, 0.78),
+          "test8": (0.82, 0.037, 0.734), "test9": (0.694, 0.088, 0.776), "test10": (0.754, 0.124, 0.592),
           "dev": (0.961, 0.039, 0.665)}
 YICHANG_RADIUS = "打造中心城区“10分钟”、非中心城区“15分钟”、县市“30分钟”急救圈"
 YICHANG, EZHOU, WUHAN = "002_c1eac3b41c0a86c0.txt", "001_fe9e4e9dd9fdf586.txt", "003_9996ae020915016f.txt"
