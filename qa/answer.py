@@ -51,7 +51,7 @@ from qa.followup import find_places, retrieval_query
 from qa.index.lexical import tokenize
 from qa.pinyin import is_pinyin_name, pinyin_index
 from qa.retrieve import validate_k
-from qa.translate import english_forms  # defined beside the dictionary it serves
+from qa.translate import CALENDAR_WORDS, english_forms  # defined beside the dictionary they serve
 from qa.types import Answer, Citation, Document, Filters, Hit, Sentence, Turn
 
 REFUSAL = {"zh": "未在文档中找到相关内容。", "en": "Not found in the documents."}
@@ -321,7 +321,7 @@ def query_terms(query: str, stats: CorpusStats) -> QueryTerms:
             found.sort(key=lambda s: -stats.df[s])
             senses += found[:MAX_SENSES]
             senses += [s for s in expand_en(word) if stats.df.get(s, 0) > 0]
-        if not senses and compound in names and compound not in _CALENDAR_WORDS and is_pinyin_name(compound):
+        if not senses and compound in names and compound not in CALENDAR_WORDS and is_pinyin_name(compound):
             # A name in pinyin: the corpus words it spells (keji → 科技). One that spells
             # none is not judged absent: jieba may have cut the name apart in the corpus
             # (樂山至資中 → 至资 / 中等), and refusing an answerable question costs more.
@@ -368,10 +368,6 @@ def in_asked_place(region: str | None, terms: QueryTerms) -> bool:
     """Whether a document about ``region`` is about the place the question asks about:
     one it names, or any prefecture when it asks about "the prefecture"."""
     return region in terms.regions or (terms.prefecture and is_prefecture(region))
-
-
-_CALENDAR_WORDS = frozenset("january february march april may june july august september october november december "
-                            "monday tuesday wednesday thursday friday saturday sunday".split())
 
 
 def _pinyin_neighbours(word: str, folded: str, df) -> bool:
@@ -1014,11 +1010,7 @@ def evidence_features(
         coverage=max(best.coverage, coverage(terms, quote)),
         window_coverage=coverage(terms, window),
         place_ok=place_ok,
-        type_ok=answer_type_ok(question, quoted) and not (asked.strict and (
-            asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
-            or asks_new_of_total(question, facts) or asks_extreme_of_average(question, facts)
-            or (asked.kind == "when" and event_absent(question, facts)))) and not (
-            asked.kind == "who" and office_absent(question, quoted)) and not lacks_asked_list(question, quoted),
+        type_ok=answer_type_ok(question, quoted) and not another_fact(asked, question, quoted, facts),
         years_ok=years_ok(question, window + paragraph) and ordinals_ok(question, window + paragraph),
         top_dense=best.dense,
         missing=missing_share(terms, window),
@@ -1033,6 +1025,28 @@ def evidence_features(
         fact_missing=fact_missing(terms, facts),
         other_place=1.0 if other_place(terms, quoted) else 0.0,
     )
+
+
+def another_fact(asked: AskedKind, question: str, quoted: str, facts: Sequence[str]) -> bool:
+    """Whether the quotes hold a fact of the asked kind that is not the one asked: a
+    target for what there is now, a fall for a rise, a stock for an addition, an average
+    for an extreme, another event's date (for a figure, date… ``asked.strict``: these
+    read ``facts``, the clauses holding it); another office than the English question's;
+    no list where a numbered one is asked. Each rule is a module-level name here, so
+    ``qa calibrate --ablate`` can switch it off.
+
+    >>> another_fact(asked_kind("现有多少间?"), "现有多少间?", "", ["不少于15间"])
+    True
+    >>> another_fact(asked_kind("现有多少间?"), "现有多少间?", "", ["已建成15间"])
+    False
+    """
+    if asked.strict and (asks_present_of_target(question, facts) or asks_opposite_change(question, facts)
+                         or asks_new_of_total(question, facts) or asks_extreme_of_average(question, facts)
+                         or (asked.kind == "when" and event_absent(question, facts))):
+        return True
+    if asked.kind == "who" and office_absent(question, quoted):
+        return True
+    return lacks_asked_list(question, quoted)
 
 
 # Clause ends for the asked fact's surroundings: commas, semicolons, colons and sentence
@@ -1251,10 +1265,13 @@ class Assessment:
     confidence: float  # 0.0 when there is no evidence at all
     retrieve_ms: float
     select_ms: float
-    # The language the evidence is judged in: the retrieval query's, which a follow-up can
-    # change (那武汉呢? after an English question is asked as "What … did 武汉 set?"); the
-    # answer is still written in ``lang``.
-    judged_lang: str = ""
+
+    @property
+    def judged_lang(self) -> str:
+        """The language the evidence is judged in: the retrieval query's, which a
+        follow-up can change (那武汉呢? after an English question is asked as "What … did
+        武汉 set?"); the answer is still written in ``lang``."""
+        return answer_lang(self.retrieval_query)
 
 
 # How deep a question about "the prefecture" looks for chunks of a prefecture's documents
@@ -1311,11 +1328,10 @@ def assess(
         if vector is None:  # bm25 mode: the question (only) is embedded for sentence scoring
             vector = retriever.embed_query(retrieval.plan.folded)
         selection = select(retriever, retrieval, terms, vector, query)
-    judged = answer_lang(query)
-    score = confidence(selection.evidence, judged) if selection.evidence is not None else 0.0
+    score = confidence(selection.evidence, answer_lang(query)) if selection.evidence is not None else 0.0
     t2 = time.perf_counter()
     return Assessment(question, lang, query, retrieval.hits[:k], selection, score,
-                      (t1 - t0) * 1000, (t2 - t1) * 1000, judged)
+                      (t1 - t0) * 1000, (t2 - t1) * 1000)
 
 
 def answer_question(
@@ -1336,7 +1352,7 @@ def answer_question(
     t0 = time.perf_counter()
     a = assess(question, retriever, history=history, k=k, filters=filters, settings=settings)
     e = a.selection.evidence
-    judged = a.judged_lang or a.lang
+    judged = a.judged_lang
     refused = (e is None or not passes_rules(e) or below_floor(judged, e, relevance_floors(settings))
                or a.confidence < refusal_threshold(judged, settings))
     citations: tuple[Citation, ...] = ()

@@ -130,6 +130,8 @@ _NUMBERED_LIST_Q = re.compile(
     r"\b(?:which|what) (?:two|three|four|five|six|seven|eight|nine|ten)\b")
 _SIZE_WORDS = {w: i + 2 for i, w in enumerate("two three four five six seven eight nine ten".split())}
 _NAME = re.compile(r"[“\"「《][^”\"」》]{2,}[”\"」》]")
+# The Chinese words of a "when" question (the asked-kind table below and event_absent).
+_ZH_WHEN = r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月"
 
 # Question patterns, most specific first: "how many minutes" is a duration, "how
 # much money" is money before it is a count.
@@ -146,7 +148,7 @@ _Q = [
     ("rate", re.compile(r"\bper (?:hour|day|week|month|year)\b|\b(?:an?|each|every) (?:hour|day)\b|\bhourly\b|"
                         r"每(?:小时|天|日|周|月|年)")),
     ("when", re.compile(
-        r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月|几点|\b(?:which|what) (?:year|date|month|day)\b|"
+        _ZH_WHEN + r"|几点|\b(?:which|what) (?:year|date|month|day)\b|"
         r"\bwhat time of (?:the )?day\b|"
         r"\bwhen (?:did|does|do|will|was|were|is|are|has|have|had|can|could|should|would|must|might)\b|"
         r"\bwhen\s*\?|\b(?:by|since|until|till) when\b|\bhow soon\b")),
@@ -544,7 +546,7 @@ def asks_extreme_of_average(question: str, fact_texts: list[str]) -> bool:
 # "哪一年接受验收", "是哪一天正式印发的": the event a "when" question dates, read from the words
 # after the question word; the date must be in a clause about that event, not another one
 # (the 2019 designation does not date the acceptance, the press conference not the issuing).
-_WHEN_WORD = re.compile(r"哪一年|哪年|哪一天|哪天|什么时候|什么时间|何时|几月|几号|哪个月")
+_WHEN_WORD = re.compile(_ZH_WHEN)
 _EVENT_FILLER = frozenset("之前 之后 以前 以后 正式 全部 全面 能够 可以 要求 计划 预计 将要 开始 完成 实现 达到 进行".split())
 
 

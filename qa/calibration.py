@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -185,6 +186,32 @@ def below_floor(lang: str, evidence, floors: dict[str, float]) -> bool:
     return evidence is not None and floor is not None and evidence.top_dense < floor
 
 
+def _other_sets(measured_by_set: dict[str, Sequence[Measured]], name: str) -> list[Measured]:
+    """Every measured question of the sets but ``name`` (what a held-out set is fitted without)."""
+    return [m for other, ms in measured_by_set.items() if other != name for m in ms]
+
+
+def set_names(gold_paths: Sequence[Path | str]) -> list[str]:
+    """A name per gold file: its stem, or its whole path when two files share a stem.
+
+    >>> set_names(["eval/gold.jsonl", "a/dev.jsonl", "b/dev.jsonl"])
+    ['gold', 'a/dev.jsonl', 'b/dev.jsonl']
+    """
+    stems = [Path(p).stem for p in gold_paths]
+    return [n if stems.count(n) == 1 else str(p) for n, p in zip(stems, gold_paths)]
+
+
+@contextmanager
+def _patched(module, name: str, value):
+    """``module.name`` set to ``value`` for the block, restored afterwards whatever happens."""
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
 def floor_leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]]) -> dict[str, dict[str, dict]]:
     """Per set and language: how many answerable and unanswerable questions that pass
     the rules a floor fitted on the *other* sets refuses.
@@ -196,7 +223,7 @@ def floor_leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]]) -> d
     """
     out: dict[str, dict[str, dict]] = {}
     for name, held in measured_by_set.items():
-        train = [m for other, ms in measured_by_set.items() if other != name for m in ms]
+        train = _other_sets(measured_by_set, name)
         floors = {lang: f for lang in LANGS if (f := relevance_floor(train, lang)) is not None}
         rows: dict[str, dict] = {}
         for m in held:
@@ -285,7 +312,7 @@ def measure(retriever, items, settings=None) -> list[Measured]:
     out = []
     for item in items:
         a = assess(item.question, retriever, settings=settings)
-        out.append(Measured(a.judged_lang or a.lang, bool(item.answerable), a.selection.evidence))
+        out.append(Measured(a.judged_lang, bool(item.answerable), a.selection.evidence))
     return out
 
 
@@ -470,7 +497,7 @@ def leave_one_set_out(measured_by_set: dict[str, Sequence[Measured]],
     """
     out: dict[str, dict[str, dict]] = {}
     for name, held in measured_by_set.items():
-        train = [m for other, ms in measured_by_set.items() if other != name for m in ms]
+        train = _other_sets(measured_by_set, name)
         usable = _kept(train)
         if not any(m.answerable for m in usable) or all(m.answerable for m in usable):
             refused = [not _passes(m) for m in held]
@@ -518,8 +545,7 @@ def calibrate_from_gold(pipeline, gold_paths: Sequence[Path | str], max_false_re
     from qa.answerability import MODEL_FILE, save_model
     from qa.eval.gold import load_gold
 
-    names = [Path(p).stem for p in gold_paths]
-    names = [n if names.count(n) == 1 else str(p) for n, p in zip(names, gold_paths)]  # two dev.jsonl: full paths
+    names = set_names(gold_paths)
     by_set = {name: load_gold(path) for name, path in zip(names, gold_paths)}
     items = [item for name in names for item in by_set[name]]
     source = ", ".join(Path(p).name for p in gold_paths)
@@ -611,27 +637,25 @@ def sweep_weight(pipeline, gold_paths: Sequence[Path | str], name: str, values: 
     from qa.eval.metrics import contains_answer
 
     module = importlib.import_module(SWEEPABLE[name])
-    by_set = {Path(p).stem: load_gold(p) for p in gold_paths}
-    original = getattr(module, name)
+    by_set = {set_name: load_gold(p) for set_name, p in zip(set_names(gold_paths), gold_paths)}
     retriever = pipeline.retriever()
     rows = []
     try:
         for value in values:
-            setattr(module, name, value)
-            retriever.clear_caches()  # query plans hold the fusion weight
-            row = {"value": value, "sets": {}}
-            for set_name, items in by_set.items():
-                right = refused = 0
-                for item in items:
-                    a = pipeline.ask(item.question)
-                    right += bool(item.answerable and not a.refused and contains_answer(a.answer, item.answers))
-                    refused += bool(not item.answerable and a.refused)
-                row["sets"][set_name] = {"answerable": sum(i.answerable for i in items), "contained": right,
-                                         "unanswerable": sum(not i.answerable for i in items), "refused": refused}
-            rows.append(row)
+            with _patched(module, name, value):
+                retriever.clear_caches()  # query plans hold the fusion weight
+                row = {"value": value, "sets": {}}
+                for set_name, items in by_set.items():
+                    right = refused = 0
+                    for item in items:
+                        a = pipeline.ask(item.question)
+                        right += bool(item.answerable and not a.refused and contains_answer(a.answer, item.answers))
+                        refused += bool(not item.answerable and a.refused)
+                    row["sets"][set_name] = {"answerable": sum(i.answerable for i in items), "contained": right,
+                                             "unanswerable": sum(not i.answerable for i in items), "refused": refused}
+                rows.append(row)
     finally:
-        setattr(module, name, original)
-        retriever.clear_caches()
+        retriever.clear_caches()  # no plan made with a swept weight outlives the sweep
     return rows
 
 
@@ -658,7 +682,7 @@ def ablate_rules(pipeline, gold_paths: Sequence[Path | str], names: Sequence[str
     unknown = [n for n in names if n not in ABLATABLE]
     if unknown:
         raise ValueError(f"cannot ablate {', '.join(unknown)}; rules: {', '.join(ABLATABLE)}")
-    items = [(Path(p).stem, item) for p in gold_paths for item in load_gold(p)]
+    items = [(set_name, item) for set_name, p in zip(set_names(gold_paths), gold_paths) for item in load_gold(p)]
     retriever = pipeline.retriever()
 
     def passing() -> list[bool]:
@@ -667,13 +691,9 @@ def ablate_rules(pipeline, gold_paths: Sequence[Path | str], names: Sequence[str
     base = passing()
     out: dict[str, dict[str, list]] = {}
     for name in names:
-        original = getattr(answer_module, name)
         value = ABLATABLE[name]
-        setattr(answer_module, name, lambda *args, **kwargs: value)
-        try:
+        with _patched(answer_module, name, lambda *args, **kwargs: value):
             without = passing()
-        finally:
-            setattr(answer_module, name, original)
         freed = [(set_name, item) for (set_name, item), b, w in zip(items, base, without) if w and not b]
         out[name] = {"answerable": [f"{s}:{i.id}" for s, i in freed if i.answerable],
                      "unanswerable": [f"{s}:{i.id}" for s, i in freed if not i.answerable]}

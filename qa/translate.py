@@ -314,7 +314,8 @@ def translate_query(folded: str, df: Mapping[str, int] | None = None) -> tuple[l
     return terms, translated / len(words)
 
 
-_CALENDAR = frozenset(
+# Months and weekdays: dates, not names (qa.answer reads them so too).
+CALENDAR_WORDS = frozenset(
     "january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
@@ -353,7 +354,7 @@ def unknown_name(word: str, folded: str, df: Mapping[str, int]) -> bool:
     >>> unknown_name("jiajinshan", "the jiajinshan tunnel", {}), unknown_name("july", "on july 16", {})
     (False, False)
     """
-    if word in _CALENDAR or df.get(word, 0) > 0:
+    if word in CALENDAR_WORDS or df.get(word, 0) > 0:
         return False
     senses = _proper_names().get(word, ())
     if not senses or any(df.get(t, 0) > 0 for t in senses) or corpus_senses(word, df):
